@@ -1,0 +1,1 @@
+"""The affbot runtime: configuration, composition, adapters, the tracking server and the CLI."""

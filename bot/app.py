@@ -1,0 +1,143 @@
+"""The composition root: the one place that builds storage, services and adapters.
+
+``affbot run`` and ``affbot console`` both come through here, so every process wires the
+same core the same way, and nothing else constructs concrete adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TextIO
+
+from aiohttp import web
+
+from bot.adapters.console import ConsoleAdapter
+from bot.config import Config
+from bot.web import build_web_app
+from commands import catalog
+from commands.dispatcher import Dispatcher
+from commands.invocation import Services, Settings
+from storage import Database
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Core:
+    """What every entry point needs: the database, services and the command dispatcher."""
+
+    config: Config
+    database: Database
+    services: Services
+    dispatcher: Dispatcher
+
+
+@contextlib.asynccontextmanager
+async def open_core(
+    config: Config, *, clock: Callable[[], datetime] = utc_now
+) -> AsyncIterator[Core]:
+    """Connect, migrate to the newest schema, and close the database on the way out."""
+    database = Database.connect(config.database.url.get_secret_value())
+    try:
+        await upgrade(database)
+        services = Services(
+            database=database,
+            settings=Settings(public_base_url=config.web.public_base_url, timezone=config.zone),
+            clock=clock,
+            registry=catalog.load(),
+        )
+        yield Core(config, database, services, Dispatcher(services.registry, services))
+    finally:
+        await database.close()
+
+
+async def run_console(
+    config: Config,
+    *,
+    user: str,
+    manager: bool,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+) -> None:
+    """``affbot console``: the console adapter alone, no servers."""
+    async with open_core(config) as core:
+        await ConsoleAdapter(
+            core.dispatcher, user=user, manager=manager, stdin=stdin, stdout=stdout
+        ).run()
+
+
+async def run_bot(config: Config, *, console: bool | None = None) -> None:
+    """``affbot run``: every configured component until SIGINT/SIGTERM (or console EOF).
+
+    Args:
+        console: open the console adapter; ``None`` decides by whether stdin is a
+            terminal and no platform token is configured.
+    """
+    async with open_core(config) as core:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        runner = web.AppRunner(build_web_app(core.services), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.web.host, config.web.port)
+        await site.start()
+        log.info(
+            "tracking server listening on http://%s:%s (links use %s)",
+            config.web.host,
+            config.web.port,
+            config.web.public_base_url,
+        )
+        platforms = _configured_platforms(config)
+        for platform in platforms:
+            log.warning(
+                "%s token found, but the %s adapter is not built yet in this version",
+                platform,
+                platform,
+            )
+        tasks: list[asyncio.Task[None]] = []
+        if console is None:
+            console = not platforms and sys.stdin.isatty()
+        if console:
+            adapter = ConsoleAdapter(
+                core.dispatcher, user=config.console.user, manager=config.console.manager
+            )
+            task = asyncio.create_task(adapter.run(), name="console")
+            task.add_done_callback(lambda _: stop.set())
+            tasks.append(task)
+        elif not platforms:
+            log.warning(
+                "no chat adapter configured (set DISCORD_TOKEN or TELEGRAM_TOKEN, or run in "
+                "a terminal for the console); serving the tracking server only"
+            )
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping")
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runner.cleanup()
+
+
+def _configured_platforms(config: Config) -> list[str]:
+    platforms = []
+    if config.discord.token is not None and config.discord.token.get_secret_value():
+        platforms.append("discord")
+    if config.telegram.token is not None and config.telegram.token.get_secret_value():
+        platforms.append("telegram")
+    return platforms

@@ -1,0 +1,96 @@
+"""The ``affbot`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="affbot",
+        description="A messaging bot for affiliate and referral communities.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--config",
+            type=Path,
+            metavar="PATH",
+            help="TOML config file (default: $AFFBOT_CONFIG or ./config.toml if present)",
+        )
+        return sub
+
+    with_config(
+        commands.add_parser(
+            "run",
+            help="run the bot: chat adapters, tracking server, scheduler",
+            description=(
+                "Start every configured component. Without a platform token and in a "
+                "terminal, the console adapter opens too."
+            ),
+        )
+    )
+    console = with_config(
+        commands.add_parser("console", help="talk to the bot from this terminal (or a pipe)")
+    )
+    console.add_argument("--as", dest="user", metavar="NAME", help="who you are (default: config)")
+    console.add_argument("--manager", action="store_true", help="act as a program manager")
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config, required=args.config is not None)
+    except ConfigError as error:
+        print(f"affbot: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    logging.basicConfig(
+        level=config.logging.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Alembic narrates every plugin it loads at INFO; only its problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_dispatch(args, config))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        # Unreachable database or a port in use: say so in one line.
+        print(f"affbot: {error}", file=sys.stderr)  # noqa: T201
+        return 1
+
+
+async def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    from bot import app
+    from storage import Database
+    from storage.migrate import upgrade
+
+    if args.command == "run":
+        await app.run_bot(config)
+    elif args.command == "console":
+        manager = (
+            True if args.manager else (config.console.manager if args.user is None else False)
+        )
+        await app.run_console(config, user=args.user or config.console.user, manager=manager)
+    elif args.command == "db":
+        database = Database.connect(config.database.url.get_secret_value())
+        try:
+            revision = await upgrade(database)
+        finally:
+            await database.close()
+        print(f"database at revision {revision}")  # noqa: T201
+    return 0

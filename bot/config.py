@@ -1,0 +1,246 @@
+"""Typed configuration: one TOML file, overridden by environment variables.
+
+Precedence, lowest first: built-in defaults, the TOML file, ``AFFBOT_<SECTION>__<KEY>``
+variables (``AFFBOT_<KEY>`` for top-level keys), and for the two bot tokens the plain
+``DISCORD_TOKEN`` / ``TELEGRAM_TOKEN`` variables that hosting guides tell people to set.
+Every mistake is reported as one :class:`ConfigError` naming the key, what was expected and
+where the bad value came from, so start-up never shows a traceback for a typo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+ENV_PREFIX = "AFFBOT_"
+# Variables under the prefix that are not config keys: the config path itself and the test
+# suite's database URL.
+_RESERVED_ENV = ("AFFBOT_CONFIG", "AFFBOT_TEST_")
+_PLAIN_ENV = {"DISCORD_TOKEN": ("discord", "token"), "TELEGRAM_TOKEN": ("telegram", "token")}
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who wrote the config."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def _check_http_url(value: str, *, scheme_hint: str = "http or https") -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"expected an absolute {scheme_hint} URL, got {value!r}")
+    return value.rstrip("/")
+
+
+class DatabaseConfig(_Section):
+    url: SecretStr = Field(default=SecretStr("sqlite:///affbot.db"))
+
+    @field_validator("url")
+    @classmethod
+    def _known_engine(cls, value: SecretStr) -> SecretStr:
+        scheme = value.get_secret_value().split(":", 1)[0]
+        if scheme not in {"sqlite", "sqlite+aiosqlite", "postgresql", "postgresql+asyncpg"}:
+            raise ValueError(
+                "expected a sqlite:///PATH or postgresql://USER@HOST/DB URL, "
+                f"got one starting with {scheme!r}"
+            )
+        return value
+
+
+class WebConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
+def _id_list(value: Any) -> Any:
+    """Accept ``[1, 2]``, ``"1,2"`` and ``"[1, 2]"`` so ids can come from the environment."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+IdList = Annotated[list[int], BeforeValidator(_id_list)]
+
+
+class DiscordConfig(_Section):
+    token: SecretStr | None = None
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    manager_role_ids: IdList = Field(default_factory=list)
+    announce_channel_ids: IdList = Field(default_factory=list)
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"ws", "wss"} or not parts.hostname:
+            raise ValueError(f"expected a ws:// or wss:// URL, got {value!r}")
+        return value
+
+
+class TelegramConfig(_Section):
+    token: SecretStr | None = None
+    api_base_url: str = "https://api.telegram.org"
+    manager_user_ids: IdList = Field(default_factory=list)
+    announce_chat_ids: IdList = Field(default_factory=list)
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
+class ConsoleConfig(_Section):
+    user: str = Field(default="you", min_length=1, max_length=64)
+    manager: bool = True
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Section):
+    timezone: str = "UTC"
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"expected an IANA time zone such as 'Europe/Berlin' or 'UTC', got {value!r}"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    required: bool = False,
+) -> Config:
+    """Read the TOML file (if any) and the environment into a validated :class:`Config`.
+
+    Args:
+        path: the TOML file; ``None`` means ``./config.toml`` when it exists.
+        environ: the environment to read overrides from (``os.environ`` by default).
+        required: whether a missing file is an error (true when the user named it).
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        path = Path(env.get("AFFBOT_CONFIG", "config.toml"))
+        required = required or "AFFBOT_CONFIG" in env
+    raw: dict[str, Any] = {}
+    sources: dict[tuple[str, ...], str] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot be read: {error.strerror}") from None
+        _record_sources(raw, (), str(path), sources)
+    elif required:
+        raise ConfigError(f"{path}: no such config file (copy config.example.toml to start one)")
+    _apply_environment(raw, env, sources)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, sources)) from None
+
+
+def _record_sources(
+    tree: Mapping[str, Any], prefix: tuple[str, ...], origin: str, out: dict[tuple[str, ...], str]
+) -> None:
+    for key, value in tree.items():
+        out[(*prefix, key)] = origin
+        if isinstance(value, Mapping):
+            _record_sources(value, (*prefix, key), origin, out)
+
+
+def _apply_environment(
+    raw: dict[str, Any], env: Mapping[str, str], sources: dict[tuple[str, ...], str]
+) -> None:
+    for name, value in sorted(env.items()):
+        if name in _PLAIN_ENV:
+            key: tuple[str, ...] = _PLAIN_ENV[name]
+        elif name.startswith(ENV_PREFIX) and not name.startswith(_RESERVED_ENV):
+            key = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+            if not all(key):
+                raise ConfigError(
+                    f"{name}: expected AFFBOT_<SECTION>__<KEY>, e.g. AFFBOT_WEB__PORT"
+                )
+        else:
+            continue
+        section = raw
+        for part in key[:-1]:
+            child = section.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(key[:-1])} is not a section")
+            section = child
+        section[key[-1]] = value
+        sources[key] = f"environment variable {name}"
+
+
+def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) -> str:
+    lines = []
+    for problem in error.errors():
+        key = tuple(str(part) for part in problem["loc"])
+        # Element indexes of lists belong to the list key for source lookup.
+        named = tuple(part for part in key if not part.isdigit())
+        dotted = ".".join(key)
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (see config.example.toml for the keys there are)"
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+            if problem["type"] not in {"value_error"} and "input" in problem:
+                shown = problem["input"]
+                if not isinstance(shown, SecretStr | dict):
+                    message += f" (got {shown!r})"
+        origin = sources.get(named)
+        where = f" [from {origin}]" if origin else ""
+        lines.append(f"{dotted}: {message}{where}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,60 @@
+"""/help: what the caller can do, generated from the registry."""
+
+from __future__ import annotations
+
+from commands.catalog import command
+from commands.dispatcher import allowed
+from commands.errors import NotFound
+from commands.invocation import Invocation
+from commands.registry import Param
+from commands.reply import Field, Reply
+
+
+@command(
+    "help",
+    "List the commands you can use, or explain one",
+    params=[
+        Param(
+            "command",
+            "A command to explain, like link",
+            required=False,
+            max_length=40,
+            greedy=True,
+        )
+    ],
+    examples=("/help", "/help link"),
+)
+async def show_help(invocation: Invocation, command: str | None) -> Reply:
+    """Without a name, lists every command you may use with one line each.
+    With a name (/help link), shows its usage, what it does and an example."""
+    registry = invocation.services.registry
+    actor = invocation.actor
+    if command is not None:
+        spec = registry.get(command)
+        if spec is None or not allowed(spec, actor):
+            group = [
+                s
+                for s in registry.groups().get(command.lower().lstrip("/"), [])
+                if allowed(s, actor)
+            ]
+            if group:
+                return Reply(
+                    title=f"/{group[0].words[0]}",
+                    text="\n".join(f"{s.usage} — {s.description}" for s in group),
+                )
+            raise NotFound(
+                f"There is no command /{command.lstrip('/')} you can use. Type /help for the list."
+            )
+        fields = [Field("Usage", spec.usage, inline=False)]
+        fields += [
+            Field(f"{param.keyword}", param.description, inline=False) for param in spec.params
+        ]
+        if spec.examples:
+            fields.append(Field("Example", "\n".join(spec.examples), inline=False))
+        return Reply(title=f"/{spec.name}", text=spec.help, fields=tuple(fields))
+    lines = [f"{spec.usage} — {spec.description}" for spec in registry if allowed(spec, actor)]
+    return Reply(
+        title="What you can do",
+        text="\n".join(lines),
+        notes=("Type /help <command> for details and an example.",),
+    )

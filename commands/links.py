@@ -1,0 +1,65 @@
+"""/link: the caller's tracked referral link for a program (and campaign)."""
+
+from __future__ import annotations
+
+from commands.catalog import command
+from commands.errors import NotFound, Refused
+from commands.invocation import Invocation
+from commands.registry import Audience, Param
+from commands.reply import Button, Field, Reply, Visibility
+from commands.validation import campaign as check_campaign
+from commands.validation import slug
+
+
+@command(
+    "link",
+    "Your tracked referral link for a program",
+    params=[
+        Param("program", "The program (see /programs)", parse=slug, autocomplete="program"),
+        Param(
+            "campaign",
+            "Optional label to compare where clicks come from, like youtube",
+            required=False,
+            parse=check_campaign,
+            max_length=64,
+        ),
+    ],
+    audience=Audience.AFFILIATE,
+    examples=("/link spring-sale", "/link spring-sale youtube"),
+    private=True,
+)
+async def link(invocation: Invocation, program: str, campaign: str | None) -> Reply:
+    """Gives your personal link for a program. It is the same link every time for the same
+    program and campaign, so links you already shared keep counting. Add a campaign label
+    to tell your channels apart in /stats."""
+    affiliate = invocation.require_affiliate()
+    if affiliate.status == "suspended":
+        raise Refused("Your affiliate account is suspended, so no new links can be given out.")
+    async with invocation.database.transaction() as store:
+        found = await store.programs.by_slug(program)
+        if found is None:
+            raise NotFound(f"There is no program called {program}. See /programs.")
+        membership = await store.affiliates.membership(affiliate.id, found.id)
+        if membership is None:
+            raise Refused(f"Join {found.name} first with /join {found.slug}.")
+        if membership.status != "approved":
+            raise Refused(
+                f"Your membership of {found.name} is {membership.status}; "
+                "links come once you are approved."
+            )
+        if found.status != "active":
+            raise Refused(f"{found.name} is paused; links are handed out again when it resumes.")
+        tracked = await store.links.ensure(
+            affiliate.id, found.id, campaign or "", now=invocation.now
+        )
+    url = invocation.settings.link_url(tracked.code)
+    fields = [Field("Link", url, inline=False)]
+    if campaign:
+        fields.append(Field("Campaign", campaign))
+    return Reply(
+        title=f"Your link for {found.name}",
+        text="Share this link; every click and sale through it counts for you.",
+        fields=(*fields, Field("Share text", f"Check out {found.name}: {url}", inline=False)),
+        buttons=(Button("Open link", url),),
+        visibility=Visibility.PRIVATE,
+    )

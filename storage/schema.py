@@ -1,0 +1,294 @@
+"""The tables, as SQLAlchemy Core metadata: the one schema both engines share.
+
+Migrations in ``storage/migrations`` create exactly this (a test compares them on every
+engine). Money is integer minor units next to an ISO 4217 currency code; percentages are
+basis points (1/100 of a percent). Times are UTC. Status columns carry CHECK constraints so
+that a bug cannot store a state the domain does not know.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from storage.types import BigId, UtcDateTime
+
+# Named constraints keep migrations portable (SQLite batch mode needs names to alter them).
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _one_of(column: str, *values: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=column)
+
+
+programs = Table(
+    "programs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(32), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("destination_url", Text, nullable=False),
+    Column("fallback_url", Text),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("approval_required", Boolean, nullable=False, server_default="0"),
+    Column("attribution_days", Integer, nullable=False, server_default="30"),
+    Column("holding_days", Integer, nullable=False, server_default="30"),
+    Column("min_payout_minor", BigInteger, nullable=False, server_default="0"),
+    Column("recurring_months", Integer, nullable=False, server_default="0"),
+    Column("materials", JSON, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    _one_of("status", "active", "paused"),
+)
+
+# Commission history: the rate for a conversion is the row in force at its occurred_at.
+commissions = Table(
+    "commissions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("effective_from", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(100)),
+    _one_of("kind", "percent", "flat"),
+    CheckConstraint("value >= 0", name="value_not_negative"),
+    Index(None, "program_id", "effective_from"),
+)
+
+# Cap history: a cap is in force from effective_from until ended_at (NULL = still in force).
+caps = Table(
+    "caps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("limit_value", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("alert_percents", JSON, nullable=False),
+    Column("effective_from", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    Column("created_by", String(100)),
+    _one_of("scope", "program", "affiliate"),
+    _one_of("metric", "conversions", "commission"),
+    _one_of("period", "day", "week", "month", "all"),
+    _one_of("action", "notify", "fallback", "pause"),
+    CheckConstraint("limit_value > 0", name="limit_positive"),
+    Index(None, "program_id", "ended_at"),
+)
+
+affiliates = Table(
+    "affiliates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("display_name", String(100), nullable=False),
+    Column("alias", String(32), unique=True),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("suspended_reason", Text),
+    Column("visibility", String(8), nullable=False, server_default="public"),
+    Column("feedback", String(8), nullable=False, server_default="weekly"),
+    Column("conversion_notices", String(8), nullable=False, server_default="daily"),
+    Column("timezone", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    _one_of("status", "active", "suspended"),
+    _one_of("visibility", "public", "alias", "hidden"),
+    _one_of("feedback", "weekly", "off"),
+    _one_of("conversion_notices", "instant", "daily", "off"),
+)
+
+# A platform account belongs to exactly one affiliate; /connect attaches more.
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("platform_user_id", String(64), nullable=False),
+    Column("display_name", String(100), nullable=False),
+    Column("unreachable_reason", Text),
+    Column("unreachable_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    UniqueConstraint("platform", "platform_user_id"),
+    Index(None, "affiliate_id"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime),
+    Column("decided_by", String(100)),
+    _one_of("status", "pending", "approved", "rejected"),
+    UniqueConstraint("affiliate_id", "program_id"),
+    Index(None, "program_id", "status"),
+)
+
+# campaign is '' rather than NULL so the unique constraint covers "no campaign" too.
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign", String(64), nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("affiliate_id", "program_id", "campaign"),
+    Index(None, "program_id"),
+)
+
+# No raw IPs: ip_hash is a salted hash, enough to count unique visitors and spot floods.
+clicks = Table(
+    "clicks",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("click_id", String(32), nullable=False, unique=True),
+    Column("link_id", ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("ip_hash", String(64), nullable=False),
+    Column("user_agent_family", String(32), nullable=False),
+    Column("referer_host", String(255)),
+    Index(None, "link_id", "occurred_at"),
+)
+
+conversions = Table(
+    "conversions",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="SET NULL")),
+    Column("link_id", ForeignKey("links.id", ondelete="SET NULL")),
+    Column("click_id", String(32)),
+    Column("txn_id", String(128), nullable=False),
+    Column("kind", String(8), nullable=False, server_default="sale"),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("commission_minor", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("over_cap", Boolean, nullable=False, server_default="0"),
+    Column("customer_id", String(128)),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    _one_of("kind", "sale", "lead", "signup"),
+    _one_of("status", "pending", "approved", "paid", "reversed"),
+    CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+    UniqueConstraint("program_id", "txn_id"),
+    Index(None, "affiliate_id", "occurred_at"),
+    Index(None, "program_id", "occurred_at"),
+)
+
+# A KPI target for one affiliate, or for all (affiliate_id NULL), optionally per program.
+targets = Table(
+    "targets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE")),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE")),
+    Column("metric", String(16), nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("created_by", String(100)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    _one_of("mode", "absolute", "growth"),
+)
+
+# Everything the bot says unprompted; dedupe_key makes queuing idempotent.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("platform", String(16), nullable=False),
+    Column("target_kind", String(8), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False, server_default="queued"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime),
+    Column("last_error", Text),
+    Column("broadcast_key", String(100)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    _one_of("target_kind", "user", "chat"),
+    _one_of("status", "queued", "sending", "sent", "failed", "skipped"),
+    Index(None, "status", "platform", "next_attempt_at"),
+    Index(None, "broadcast_key"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("cron", String(64), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE")),
+    Column("period", String(16), nullable=False),
+    Column("message", Text),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("created_by", String(100)),
+    Column("created_at", UtcDateTime, nullable=False),
+    _one_of("kind", "leaderboard", "feedback", "report", "announcement"),
+)
+
+# One row per firing: the unique key is what makes a schedule fire once per period.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("schedule_id", ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False),
+    Column("period_key", String(64), nullable=False),
+    Column("fired_at", UtcDateTime, nullable=False),
+    UniqueConstraint("schedule_id", "period_key"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Index(None, "occurred_at"),
+)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.affiliates import AffiliateRepository
 from storage.audit import AuditRepository
 from storage.links import LinkRepository
+from storage.outbox import OutboxRepository
 from storage.performance import PerformanceRepository
 from storage.programs import ProgramRepository
 
@@ -21,3 +22,4 @@ class Store:
         self.links = LinkRepository(connection)
         self.performance = PerformanceRepository(connection)
         self.audit = AuditRepository(connection)
+        self.outbox = OutboxRepository(connection)

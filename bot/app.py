@@ -94,12 +94,9 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
         await runner.setup()
         site = web.TCPSite(runner, config.web.host, config.web.port)
         await site.start()
-        log.info(
-            "tracking server listening on http://%s:%s (links use %s)",
-            config.web.host,
-            config.web.port,
-            config.web.public_base_url,
-        )
+        for host, port, *_ in runner.addresses:
+            log.info("tracking server listening on http://%s:%s", host, port)
+        log.info("referral links use %s", config.web.public_base_url)
         platforms = _configured_platforms(config)
         for platform in platforms:
             log.warning(

@@ -77,6 +77,7 @@ class _Failure:
     retry_after: int | None
     chat_id: int | None
     remaining: int | None  # None: forever
+    skip: int = 0  # let this many matching calls through first
 
 
 @dataclass
@@ -181,8 +182,10 @@ class FakeTelegram:
         retry_after: int | None = None,
         chat_id: int | None = None,
         times: int | None = 1,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` (to ``chat_id``) with an error."""
+        """Answer ``times`` calls of ``method`` (to ``chat_id``) with an error, once
+        ``after`` matching calls went through."""
         default = {
             429: "Too Many Requests: retry after",
             403: "Forbidden: bot was blocked by the user",
@@ -190,7 +193,7 @@ class FakeTelegram:
             502: "Bad Gateway",
         }.get(status, "Bad Request")
         self._failures.append(
-            _Failure(method, status, description or default, retry_after, chat_id, times)
+            _Failure(method, status, description or default, retry_after, chat_id, times, after)
         )
 
     def block(self, chat_id: int) -> None:
@@ -258,6 +261,9 @@ class FakeTelegram:
             if failure.method != method or failure.remaining == 0:
                 continue
             if failure.chat_id is not None and int(params.get("chat_id", 0)) != failure.chat_id:
+                continue
+            if failure.skip:
+                failure.skip -= 1
                 continue
             if failure.remaining is not None:
                 failure.remaining -= 1

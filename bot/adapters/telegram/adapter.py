@@ -119,14 +119,25 @@ class TelegramAdapter:
         """Log in (getMe), publish the command menus, then receive updates."""
         try:
             await self.application.initialize()
-        except InvalidToken:
-            raise TelegramStartError(
-                "telegram: the bot token was refused (check telegram.token / TELEGRAM_TOKEN)"
-            ) from None
-        except NetworkError as error:
+        except (InvalidToken, NetworkError) as error:
+            await self.application.bot.shutdown()  # close the HTTP pools initialize opened
+            if isinstance(error, InvalidToken):
+                raise TelegramStartError(
+                    "telegram: the bot token was refused (check telegram.token / TELEGRAM_TOKEN)"
+                ) from None
             raise TelegramStartError(
                 f"telegram: cannot reach the Bot API at {self.config.api_base_url}: {error}"
             ) from None
+        try:
+            await self._go_live()
+        except TelegramError as error:
+            await self.stop()
+            raise TelegramStartError(f"telegram: start-up failed: {error}") from None
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _go_live(self) -> None:
         bot = self.application.bot
         self.username = bot.username
         await telegram_commands.publish(
@@ -142,9 +153,7 @@ class TelegramAdapter:
                 secret_token=secret.get_secret_value() if secret else None,
                 allowed_updates=ALLOWED_UPDATES,
             )
-            log.info(
-                "telegram: @%s receives updates at %s", self.username, self.config.webhook_url
-            )
+            log.info("telegram: @%s gets updates at %s", self.username, self.config.webhook_url)
         else:
             updater = self.application.updater
             if updater is None:  # pragma: no cover - built with an updater in polling mode

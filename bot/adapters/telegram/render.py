@@ -64,7 +64,9 @@ def units(text: str) -> int:
 def render(reply: Reply, *, limit: int = MESSAGE_LIMIT) -> Rendered:
     """Render a Reply; link buttons Telegram would refuse (local addresses) become text."""
     buttons = tuple(button for button in reply.buttons if button_allowed(button.url))
-    atoms = _atoms(reply, [b for b in reply.buttons if b not in buttons])
+    # With a photo the title is its caption's first line; the messages carry the rest.
+    title = None if reply.image is not None else reply.title
+    atoms = _atoms(reply, title, [b for b in reply.buttons if b not in buttons])
     messages = tuple(_pack(atoms, limit))
     caption = ""
     if reply.image is not None:
@@ -98,11 +100,11 @@ def _caption(title: str | None, image: Image) -> str:
     return (head + escape(description)).strip()
 
 
-def _atoms(reply: Reply, text_buttons: list[Button]) -> list[tuple[Tag, str]]:
+def _atoms(reply: Reply, title: str | None, text_buttons: list[Button]) -> list[tuple[Tag, str]]:
     """The reply as (tag, raw text) pieces, one line per piece, sections blank-line apart."""
     sections: list[list[tuple[Tag, str]]] = []
-    if reply.title:
-        sections.append([("b", reply.title), (None, "\n")])
+    if title:
+        sections.append([("b", title), (None, "\n")])
     if reply.text:
         sections.append([(None, line + "\n") for line in reply.text.split("\n")])
     if reply.fields:

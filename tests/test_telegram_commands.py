@@ -170,3 +170,29 @@ async def test_bad_input_gets_a_clear_answer(telegram: BotUnderTest) -> None:
     text = only(await telegram.say(alice, "/join <script>"))
     assert "&lt;script&gt;" in text
     assert "<script>" not in text
+
+
+async def test_one_persons_quick_commands_are_answered_in_order(telegram: BotUnderTest) -> None:
+    await telegram.say(manager, ADD_SHOP)
+    fake = telegram.fake
+    before = len(fake.calls)
+    ids = [fake.say(alice, line) for line in ("/join shop", "/link shop", "/stats")]
+    others = [fake.say(bob, "/programs") for _ in range(3)]
+    for update_id in ids + others:
+        await telegram.adapter.wait_handled(update_id)
+    answers = [
+        c.text for c in fake.calls[before:] if c.method == "sendMessage" and c.chat_id == ALICE_ID
+    ]
+    assert "Welcome to The Shop" in answers[0]
+    assert "Your link for The Shop" in answers[1]
+    assert "Your stats" in answers[2]
+
+
+async def test_the_token_never_reaches_the_logs(
+    telegram: BotUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    await telegram.say(alice, "/help")
+    ours = [r for r in caplog.records if not r.name.startswith("aiohttp")]  # the fake's log
+    assert ours
+    assert all(telegram.fake.token not in record.getMessage() for record in ours)

@@ -98,15 +98,16 @@ class FakeTelegram:
         self.port = 0
         self.webhook: dict[str, Any] | None = None
         self.confirmed_offset = 0
+        self.listeners: list[Callable[[Call], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         server = site._server
         assert server is not None
@@ -241,7 +242,10 @@ class FakeTelegram:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
         params, files = await _read_params(request)
-        self.calls.append(Call(method, params, files, time.monotonic()))
+        call = Call(method, params, files, time.monotonic())
+        self.calls.append(call)
+        for listener in self.listeners:
+            listener(call)
         await self._notify()
         failure = self._take_failure(method, params)
         if failure is not None:
@@ -474,3 +478,65 @@ async def running_bot(dispatcher: Any, **config: Any) -> AsyncIterator[BotUnderT
             await adapter.stop()
     finally:
         await fake.close()
+
+
+# -- a person watching the bot work: python -m tests.fakes.telegram --------------------------
+
+_DEMO_HELP = """fake Telegram Bot API on http://127.0.0.1:{port} (token {token})
+Start affbot against it in another terminal:
+  TELEGRAM_TOKEN={token} AFFBOT_TELEGRAM__API_BASE_URL=http://127.0.0.1:{port} \\
+  AFFBOT_TELEGRAM__MANAGER_USER_IDS=10001 AFFBOT_TELEGRAM__POLL_TIMEOUT=5 affbot run
+Then type lines here as people would type them into Telegram:
+  maria: /program add shop https://shop.example 10%     (Maria, id 10001, a manager)
+  alice: /join shop                                      (a private chat with the bot)
+  group alice: /stats                                    (Alice, in the group -1001)
+The first name you use gets id 10001, the next 10002, and so on."""
+
+
+async def _demo(port: int) -> None:
+    import sys
+    import threading
+
+    fake = FakeTelegram()
+    people: dict[str, dict[str, Any]] = {}
+
+    def show(call: Call) -> None:
+        if call.method in _SENDING:
+            buttons = "".join(f"\n    [{b['text']}] {b.get('url', '')}" for b in call.buttons)
+            print(f"bot -> {call.chat_id} via {call.method}:\n{call.text}{buttons}\n", flush=True)
+        elif call.method != "getUpdates":
+            print(f"(bot called {call.method})", flush=True)
+
+    fake.listeners.append(show)
+    await fake.start(port)
+    print(_DEMO_HELP.format(port=fake.port, token=fake.token), flush=True)
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        loop.call_soon_threadsafe(lines.put_nowait, None)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        while (line := await lines.get()) is not None:
+            who, _, text = line.strip().partition(":")
+            if not text.strip():
+                continue
+            in_group = who.startswith("group ")
+            name = who.removeprefix("group ").strip() or "alice"
+            if name.lower() not in people:
+                people[name.lower()] = fake.user(10001 + len(people), name.title())
+            chat = fake.group(-1001) if in_group else None
+            fake.say(people[name.lower()], text.strip(), chat)
+    finally:
+        await fake.close()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="a fake Telegram Bot API to watch affbot")
+    parser.add_argument("--port", type=int, default=8081)
+    asyncio.run(_demo(parser.parse_args().port))

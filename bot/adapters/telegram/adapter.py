@@ -42,6 +42,7 @@ from bot.adapters.telegram.delivery import (
     unreachable,
 )
 from bot.adapters.telegram.managers import ManagerDirectory
+from bot.adapters.telegram.ordering import PerSenderOrder
 from bot.adapters.telegram.render import Rendered, render
 from bot.config import TelegramConfig
 from commands.dispatcher import Dispatcher
@@ -52,6 +53,7 @@ from commands.reply import Button, Reply
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message"]
+CONCURRENT_UPDATES = 32
 DISPLAY_NAME_LIMIT = 100  # identities.display_name
 _HANDLED_MEMORY = 1000
 
@@ -74,6 +76,8 @@ class TelegramAdapter:
         token = config.token.get_secret_value() if config.token else ""
         if not token:
             raise ValueError("telegram.token is not set")
+        # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self.config = config
         self._dispatcher = dispatcher
         self._services = dispatcher.services
@@ -91,7 +95,8 @@ class TelegramAdapter:
                     max_retries=0,
                 )
             )
-            .concurrent_updates(16)
+            .concurrent_updates(PerSenderOrder(CONCURRENT_UPDATES))
+            .job_queue(None)  # schedules belong to affbot's own scheduler
         )
         if config.webhook_url:
             builder = builder.updater(None)

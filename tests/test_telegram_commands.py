@@ -9,7 +9,7 @@ import pytest
 from bot.adapters.telegram.commands import telegram_name
 from commands.dispatcher import Dispatcher
 from commands.registry import Audience
-from tests.fakes.telegram import BotUnderTest, FakeTelegram, running_bot
+from tests.fakes.telegram import BotUnderTest, Call, FakeTelegram, running_bot
 
 MANAGER_ID = 1001
 ADMIN_ID = 1002
@@ -38,7 +38,7 @@ async def telegram(
         yield bot
 
 
-def only(sent: list) -> str:  # type: ignore[type-arg]
+def only(sent: list[Call]) -> str:
     assert len(sent) == 1, [call.text for call in sent]
     return sent[0].text
 
@@ -196,3 +196,10 @@ async def test_the_token_never_reaches_the_logs(
     ours = [r for r in caplog.records if not r.name.startswith("aiohttp")]  # the fake's log
     assert ours
     assert all(telegram.fake.token not in record.getMessage() for record in ours)
+
+
+async def test_unreadable_admin_lists_make_nobody_a_manager(telegram: BotUnderTest) -> None:
+    telegram.fake.fail("getChatAdministrators", 500)
+    refusal = only(await telegram.say(admin, ADD_SHOP, chat=group))
+    assert "managers only" in refusal
+    assert "Program shop created" in only(await telegram.say(manager, ADD_SHOP))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import time
 import warnings
@@ -93,15 +94,15 @@ async def send_rendered(
         )
     for index, text in enumerate(rendered.messages):
         last = index == len(rendered.messages) - 1
-        first = not parts
         parts.append(
-            lambda text=text, last=last, first=first: bot.send_message(  # type: ignore[misc]
+            functools.partial(
+                bot.send_message,
                 chat_id,
                 text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard if last else None,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
-                reply_parameters=reply_parameters if first else None,
+                reply_parameters=None if parts else reply_parameters,
             )
         )
     sent = []

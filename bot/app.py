@@ -14,7 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from aiohttp import web
 
@@ -26,6 +26,9 @@ from commands.dispatcher import Dispatcher
 from commands.invocation import Services, Settings
 from storage import Database
 from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from bot.adapters.telegram import TelegramAdapter
 
 log = logging.getLogger(__name__)
 
@@ -90,20 +93,23 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        runner = web.AppRunner(build_web_app(core.services), access_log=None)
+        web_app = build_web_app(core.services)
+        platforms = _configured_platforms(config)
+        telegram = _telegram_adapter(config, core, web_app) if "telegram" in platforms else None
+        runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.web.host, config.web.port)
         await site.start()
         for host, port, *_ in runner.addresses:
             log.info("tracking server listening on http://%s:%s", host, port)
         log.info("referral links use %s", config.web.public_base_url)
-        platforms = _configured_platforms(config)
-        for platform in platforms:
-            log.warning(
-                "%s token found, but the %s adapter is not built yet in this version",
-                platform,
-                platform,
-            )
+        _warn_unbuilt(platforms, built={"telegram"})
+        if telegram is not None:
+            try:
+                await telegram.start()
+            except BaseException:
+                await runner.cleanup()
+                raise
         tasks: list[asyncio.Task[None]] = []
         if console is None:
             console = not platforms and sys.stdin.isatty()
@@ -128,7 +134,25 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if telegram is not None:
+                await telegram.stop()
             await runner.cleanup()
+
+
+def _telegram_adapter(config: Config, core: Core, web_app: web.Application) -> TelegramAdapter:
+    """The Telegram adapter; in webhook mode its route joins the tracking server's app."""
+    from bot.adapters.telegram import TelegramAdapter, register_webhook_routes
+
+    adapter = TelegramAdapter(config.telegram, core.dispatcher)
+    if config.telegram.webhook_url:
+        register_webhook_routes(web_app, adapter)
+    return adapter
+
+
+def _warn_unbuilt(platforms: list[str], built: set[str]) -> None:
+    for platform in platforms:
+        if platform not in built:
+            log.warning("%s token found, but the %s adapter is not built yet", platform, platform)
 
 
 def _configured_platforms(config: Config) -> list[str]:

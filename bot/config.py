@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 ENV_PREFIX = "AFFBOT_"
@@ -110,16 +112,63 @@ class DiscordConfig(_Section):
         return value
 
 
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+
+
 class TelegramConfig(_Section):
     token: SecretStr | None = None
     api_base_url: str = "https://api.telegram.org"
     manager_user_ids: IdList = Field(default_factory=list)
     announce_chat_ids: IdList = Field(default_factory=list)
+    # Administrators of the announcement chats count as managers (cached this many seconds).
+    admins_are_managers: bool = True
+    admin_cache_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    # Webhook mode when set: Telegram posts updates to this public https URL, served by the
+    # tracking server on the URL's path; the secret is checked on every request.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    # Long polling: how long one getUpdates request waits for news (seconds).
+    poll_timeout: float = Field(default=30.0, ge=0, le=50)
+    # Telegram's flood limits (Bot FAQ): ~30 messages/s overall, 20/min per group, ~1/s per
+    # chat. The first two pace interactive replies; the last paces outbox deliveries.
+    messages_per_second: float = Field(default=30.0, gt=0, le=1000)
+    group_messages_per_minute: float = Field(default=20.0, gt=0, le=1000)
+    seconds_between_messages_per_chat: float = Field(default=1.0, ge=0, le=60)
+    # How long an interactive reply may wait out a 429 before giving up on it.
+    max_retry_after_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("api_base_url")
     @classmethod
     def _api(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"expected the public https:// URL Telegram posts to, got {value!r}")
+        if not parts.path or parts.path == "/":
+            raise ValueError("needs a path, such as https://bot.example.com/telegram/updates")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET.match(value.get_secret_value()):
+            raise ValueError("expected 16-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> TelegramConfig:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "webhook_url is set but webhook_secret is not: without it anyone could post "
+                "fake updates (set telegram.webhook_secret or AFFBOT_TELEGRAM__WEBHOOK_SECRET)"
+            )
+        return self
 
 
 class ConsoleConfig(_Section):

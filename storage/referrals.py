@@ -1,0 +1,129 @@
+"""Signup referrals: a deep-link start recorded as a conversion of kind ``signup``.
+
+A referral is a row in ``conversions`` like any other, so stats, caps and approvals treat it
+the same way; its transaction id names the referred account (``signup:telegram:42``), and
+the unique (program, txn_id) constraint makes recording it idempotent even when two starts
+race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage._sql import insert_ignoring_conflicts
+from storage.schema import conversions, programs
+
+SIGNUP_REFERRALS = "signup_referrals"  # the program setting that turns them on
+
+
+@dataclass(frozen=True, slots=True)
+class SignupReferral:
+    id: int
+    program_id: int
+    affiliate_id: int | None
+    link_id: int | None
+    txn_id: str
+    customer_id: str | None
+    status: str
+    commission_minor: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewSignup:
+    program_id: int
+    affiliate_id: int
+    link_id: int
+    txn_id: str
+    customer_id: str
+    currency: str
+
+
+class ReferralRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def record_signup(self, signup: NewSignup, *, now: datetime) -> bool:
+        """Insert a pending, zero-commission signup; returns False when the referred
+        account was recorded for this program before (nothing changes then).
+
+        The commission stays 0 until the program's qualifying rule approves the referral,
+        so a farm of throwaway accounts earns nothing by starting the bot.
+        """
+        result = await self._connection.execute(
+            insert_ignoring_conflicts(self._connection, conversions).values(
+                program_id=signup.program_id,
+                affiliate_id=signup.affiliate_id,
+                link_id=signup.link_id,
+                txn_id=signup.txn_id,
+                kind="signup",
+                amount_minor=0,
+                currency=signup.currency,
+                commission_minor=0,
+                status="pending",
+                over_cap=False,
+                customer_id=signup.customer_id,
+                occurred_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return bool(result.rowcount == 1)
+
+    async def signup(self, program_id: int, txn_id: str) -> SignupReferral | None:
+        """The recorded signup with this transaction id in the program, if any."""
+        row = (
+            await self._connection.execute(
+                select(conversions)
+                .where(conversions.c.program_id == program_id)
+                .where(conversions.c.txn_id == txn_id)
+                .where(conversions.c.kind == "signup")
+            )
+        ).first()
+        return _signup(row) if row else None
+
+    async def signups_of(self, affiliate_id: int) -> list[SignupReferral]:
+        """Every signup credited to an affiliate, oldest first."""
+        rows = await self._connection.execute(
+            select(conversions)
+            .where(conversions.c.affiliate_id == affiliate_id)
+            .where(conversions.c.kind == "signup")
+            .order_by(conversions.c.id)
+        )
+        return [_signup(row) for row in rows]
+
+    async def set_signup_referrals(self, program_id: int, enabled: bool, *, now: datetime) -> None:
+        """Turn deep-link signup referrals on or off for a program (its settings JSON)."""
+        row = (
+            await self._connection.execute(
+                select(programs.c.settings).where(programs.c.id == program_id)
+            )
+        ).first()
+        if row is None:
+            return
+        settings = dict(row.settings or {})
+        settings[SIGNUP_REFERRALS] = enabled
+        await self._connection.execute(
+            update(programs)
+            .where(programs.c.id == program_id)
+            .values(settings=settings, updated_at=now)
+        )
+
+
+def _signup(row: Any) -> SignupReferral:
+    return SignupReferral(
+        id=row.id,
+        program_id=row.program_id,
+        affiliate_id=row.affiliate_id,
+        link_id=row.link_id,
+        txn_id=row.txn_id,
+        customer_id=row.customer_id,
+        status=row.status,
+        commission_minor=row.commission_minor,
+        occurred_at=row.occurred_at,
+    )

@@ -86,11 +86,12 @@ async def board(
     program: str | None,
     *,
     viewer_id: int | None = None,
+    include_hidden: bool = False,
 ) -> Board:
     """Rank affiliates for a period and metric, optionally in one program.
 
     Hidden affiliates are left out of the ranking, except ``viewer_id`` who still learns
-    where they would stand.
+    where they would stand (and managers' reports, with ``include_hidden``).
 
     Raises:
         NotFound: unknown program.
@@ -120,7 +121,7 @@ async def board(
     for standing in standings:
         affiliate = await store.affiliates.get(standing.affiliate_id)
         if affiliate is not None and (
-            affiliate.visibility != "hidden" or affiliate.id == viewer_id
+            include_hidden or affiliate.visibility != "hidden" or affiliate.id == viewer_id
         ):
             affiliates[affiliate.id] = affiliate
     kept = [s for s in standings if s.affiliate_id in affiliates]

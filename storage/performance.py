@@ -54,6 +54,15 @@ class PerformanceReadModel:
 
     _connection: AsyncConnection
 
+    async def conversion_records(
+        self,
+        start: datetime | None,
+        end: datetime,
+        program_ids: Sequence[int] | None = None,
+    ) -> list[ConversionRecord]:
+        """Conversions in ``[start, end)``, oldest first (for CSV exports)."""
+        return await _conversion_records(self._connection, start, end, program_ids)
+
     async def ranking(
         self,
         metric: str,
@@ -257,3 +266,57 @@ class PerformanceRepository(PerformanceReadModel):
                 )
             )
         return totals
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionRecord:
+    """One conversion as exported for spreadsheets; money in minor units."""
+
+    id: int
+    program_slug: str
+    affiliate_id: int | None
+    txn_id: str
+    kind: str
+    amount_minor: int
+    currency: str
+    commission_minor: int
+    status: str
+    over_cap: bool
+    customer_id: str | None
+    occurred_at: datetime
+
+
+async def _conversion_records(
+    connection: AsyncConnection,
+    start: datetime | None,
+    end: datetime,
+    program_ids: Sequence[int] | None = None,
+) -> list[ConversionRecord]:
+    """Conversions in ``[start, end)``, oldest first (for ``affbot export conversions``)."""
+    query = (
+        select(conversions, programs.c.slug.label("program_slug"))
+        .join(programs, programs.c.id == conversions.c.program_id)
+        .where(conversions.c.occurred_at < end)
+        .order_by(conversions.c.occurred_at, conversions.c.id)
+    )
+    if start is not None:
+        query = query.where(conversions.c.occurred_at >= start)
+    if program_ids is not None:
+        query = query.where(conversions.c.program_id.in_(program_ids))
+    return [
+        ConversionRecord(
+            id=row.id,
+            program_slug=row.program_slug,
+            affiliate_id=row.affiliate_id,
+            txn_id=row.txn_id,
+            kind=row.kind,
+            amount_minor=row.amount_minor,
+            currency=row.currency,
+            commission_minor=row.commission_minor,
+            status=row.status,
+            over_cap=bool(row.over_cap),
+            customer_id=row.customer_id,
+            occurred_at=row.occurred_at,
+        )
+        for row in await connection.execute(query)
+    ]

@@ -207,7 +207,7 @@ class PerformanceRepository(PerformanceReadModel):
             .where(and_(*click_filter))
             .group_by(links.c.program_id)
         )
-        click_counts: dict[int, int] = dict(click_rows.tuples().all())
+        click_counts: dict[int, int] = {row[0]: row[1] for row in click_rows}
         earning = conversions.c.over_cap.is_(False)
         conversion_rows = {
             row.program_id: row

@@ -35,6 +35,7 @@ _CLEAR = frozenset({"none", "off", "-"})
             "value",
             "The new value (leave out to see the current one)",
             required=False,
+            greedy=True,
             max_length=64,
         ),
     ],

@@ -47,6 +47,11 @@ async def announce(invocation: Invocation, text: str, dm: bool) -> Reply:
         recipients: list[int] = []
         if dm:
             recipients = [a.id for a in await store.affiliates.all_affiliates(status="active")]
+        if not channels and not recipients:
+            return Reply(
+                text="No announcement channels are configured and --dm was not given, so "
+                "nobody would receive this; nothing was queued."
+            )
         private = await notify.to_affiliates(store, recipients, message, key)
         queued = await store.outbox.enqueue([*channels, *private], now=now)
         await store.audit.record(
@@ -58,11 +63,6 @@ async def announce(invocation: Invocation, text: str, dm: bool) -> Reply:
                 after={"text": text, "dm": dm, "messages": queued},
                 occurred_at=now,
             )
-        )
-    if not channels and not recipients:
-        return Reply(
-            text="No announcement channels are configured and --dm was not given, so "
-            "nobody would receive this; nothing was queued."
         )
     parts = [f"{len(channels)} channels"]
     if dm:

@@ -151,7 +151,7 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
     rows = tuple(_row(p, summaries[p.id]) for p in programs)
     fields = []
     leaders = [
-        f"#{entry.rank} {label(entry.affiliate)}: {entry.value}"
+        f"{entry.rank}. {label(entry.affiliate)} — {entry.value}"
         for entry in top.entries[:TOP_AFFILIATES]
     ]
     fields.append(

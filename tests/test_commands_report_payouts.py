@@ -86,7 +86,7 @@ async def test_report_totals_and_referral_health(
     assert reply.table is not None
     assert reply.table.rows == (("shop", "20", "2", "10.0%", "300.00 USD", "30.00 USD"),)
     fields = {field.name: field.value for field in reply.fields}
-    assert fields["Top affiliates (conversions)"] == "#1 #1 Alice: 1\n#1 #2 Bob: 1"
+    assert fields["Top affiliates (conversions)"] == "1. #1 Alice — 1\n1. #2 Bob — 1"
     assert fields["Referral health (USD)"].splitlines() == [
         "Referral rate: 50% (1 of 2 new customers)",
         "CAC through affiliates: 30.00 USD",

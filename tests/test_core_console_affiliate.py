@@ -32,12 +32,13 @@ async def test_affiliate_journey_through_the_console(
     assert "== Welcome to The Shop ==" in out
     assert "Link: https://go.example.test/r/" in out
     assert "Campaign: youtube" in out
-    assert "Share text: Check out The Shop: https://go.example.test/r/" in out
+
     assert "No clicks or conversions this month yet." in out
     assert "No commission yet." in out
     assert "No reward rules are set up yet" in out
     assert "Guidelines: No spam." in out
     assert "Sample post 1: Great deals" in out
+    assert "Share text: Great deals https://go.example.test/r/" in out
     assert "visibility: public" in out
     assert "shop     The Shop  10% of the sale  none  30 days  instant" in out
     assert out.count("(private: only you can see this)") >= 6
@@ -215,7 +216,10 @@ async def test_join_pending_then_link_refused_until_approved(manager: Chat, alic
     assert "a manager will decide soon" in reply.text
     assert "links come once you are approved" in (await alice("/link shop")).text
     await manager("/approve alice")
-    assert (await alice("/link shop")).title == "Your link for The Shop"
+    link = await alice("/link shop")
+    assert link.title == "Your link for The Shop"
+    share = {field.name: field.value for field in link.fields}["Share text"]
+    assert share.startswith("Check out The Shop: https://go.example.test/r/")
 
 
 async def test_materials_lists_every_program_of_the_caller(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
-
 from commands.dispatcher import Dispatcher
 from commands.invocation import Actor, ChatKind
 from commands.reply import Reply
@@ -131,27 +129,27 @@ async def test_settings_change_and_show(dispatcher: Dispatcher, manager: Chat) -
     )
 
 
-@pytest.mark.parametrize(
-    ("line", "problem"),
-    [
-        ("/settings alias " + "x" * 5000, "Value is too long (5000 characters, at most 64)."),
-        ("/settings alias bad\x1bname", "Value contains control characters."),
-        ("/settings alias 1234", "An alias is 2-32 letters, digits, spaces, _ . or -"),
-        ("/settings alias @boss", "An alias is 2-32 letters"),
-        ("/settings visibility loud", "Visibility must be one of: public, alias, hidden."),
-        ("/settings feedback daily", "Feedback must be one of: weekly, off."),
-        ("/settings timezone Mars/Base", "'Mars/Base' is not a time zone"),
-        ("/settings colour blue", "Key must be one of: visibility, alias, feedback, timezone."),
-    ],
-)
+BAD_SETTINGS = [
+    ("/settings alias " + "x" * 5000, "Value is too long (5000 characters, at most 64)."),
+    ("/settings alias bad\x1bname", "Value contains control characters."),
+    ("/settings alias 1234", "An alias is 2-32 letters, digits, spaces, _ . or -"),
+    ("/settings alias @boss", "An alias is 2-32 letters"),
+    ("/settings visibility loud", "Visibility must be one of: public, alias, hidden."),
+    ("/settings feedback daily", "Feedback must be one of: weekly, off."),
+    ("/settings timezone Mars/Base", "'Mars/Base' is not a time zone"),
+    ("/settings colour blue", "Key must be one of: visibility, alias, feedback, timezone."),
+]
+
+
 async def test_settings_reject_bad_values_and_write_nothing(
-    manager: Chat, alice: Chat, database: Database, line: str, problem: str
+    manager: Chat, alice: Chat, database: Database
 ) -> None:
     await manager("/program add shop https://shop.example/ 10%")
     await alice("/join shop")
-    reply = await alice(line)
-    assert problem in reply.text
-    assert "Usage: /settings" in reply.text
+    for line, problem in BAD_SETTINGS:
+        reply = await alice(line)
+        assert problem in reply.text, (line, reply.text)
+        assert "Usage: /settings" in reply.text
     async with database.read() as store:
         affiliate = await store.affiliates.by_identity("console", "alice")
     assert affiliate is not None

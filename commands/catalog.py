@@ -13,6 +13,7 @@ command = registry.command
 _MODULES = (
     "help",
     "programs",
+    "program_admin",
     "membership",
     "links",
     "stats",

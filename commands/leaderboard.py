@@ -117,13 +117,12 @@ async def board(
         span.end,
         program_ids=[p.id for p in programs] if program is not None else None,
     )
-    affiliates = {}
-    for standing in standings:
-        affiliate = await store.affiliates.get(standing.affiliate_id)
-        if affiliate is not None and (
-            include_hidden or affiliate.visibility != "hidden" or affiliate.id == viewer_id
-        ):
-            affiliates[affiliate.id] = affiliate
+    found = await store.affiliates.get_many(s.affiliate_id for s in standings)
+    affiliates = {
+        affiliate_id: affiliate
+        for affiliate_id, affiliate in found.items()
+        if include_hidden or affiliate.visibility != "hidden" or affiliate_id == viewer_id
+    }
     kept = [s for s in standings if s.affiliate_id in affiliates]
     entries = tuple(
         Entry(rank, affiliates[standing.affiliate_id], standing.value)

@@ -74,12 +74,8 @@ def to_channels(settings: Settings, reply: Reply, key: str) -> list[OutgoingMess
 async def program_members(store: Store, program_id: int) -> list[int]:
     """Active affiliates approved in a program: who hears about its changes."""
     memberships = await store.affiliates.memberships_with_status("approved", program_id=program_id)
-    members = []
-    for membership in memberships:
-        affiliate = await store.affiliates.get(membership.affiliate_id)
-        if affiliate is not None and affiliate.status == "active":
-            members.append(affiliate.id)
-    return members
+    found = await store.affiliates.get_many(m.affiliate_id for m in memberships)
+    return [m.affiliate_id for m in memberships if found[m.affiliate_id].status == "active"]
 
 
 def _as(reply: Reply, visibility: Visibility) -> Reply:

@@ -301,6 +301,16 @@ class AffiliateRepository:
         if inserted.rowcount == 0:
             raise Conflict("the account belongs to an affiliate already")
 
+    async def get_many(self, affiliate_ids: Iterable[int]) -> dict[int, Affiliate]:
+        """Several affiliates in one query, keyed by id (unknown ids are left out)."""
+        wanted = set(affiliate_ids)
+        if not wanted:
+            return {}
+        rows = await self._connection.execute(
+            select(affiliates).where(affiliates.c.id.in_(wanted))
+        )
+        return {row.id: _affiliate(row) for row in rows}
+
 
 def _affiliate(row: Any) -> Affiliate:
     return Affiliate(

@@ -46,6 +46,14 @@ async def test_connect_attaches_a_new_account(
     # The code is single use.
     again = await run(dispatcher, Actor("discord", "77", "A"), f"/connect {code_of(issued)}")
     assert "not valid" in again.text
+    # Private notes now reach the affiliate on both platforms.
+    await manager("/suspend telegram:4242 testing")
+    async with database.read() as store:
+        rows = await store.connection.exec_driver_sql(
+            "SELECT platform, target_kind, target_id FROM outbox ORDER BY id"
+        )
+        targets = [(row[0], row[1], str(row[2])) for row in rows]
+    assert targets == [("console", "user", "alice"), ("telegram", "user", "4242")]
 
 
 async def test_connect_merges_two_affiliates_and_their_stats(

@@ -159,7 +159,8 @@ class PerformanceReadModel:
     ) -> int:
         """How much of ``cap`` is used in ``[start, end)``: conversions or commission.
 
-        Conversions beyond the cap (``over_cap``) do not use it up; reversed ones free it.
+        Only affiliate conversions count (a direct sale earns nobody commission). Conversions
+        beyond the cap (``over_cap``) do not use it up; reversed ones free it.
         """
         measure = (
             func.count()
@@ -169,6 +170,7 @@ class PerformanceReadModel:
         query = (
             select(measure)
             .where(conversions.c.program_id == cap.program_id)
+            .where(conversions.c.affiliate_id.is_not(None))
             .where(conversions.c.status != "reversed")
             .where(conversions.c.over_cap.is_(False))
             .where(conversions.c.occurred_at < end)

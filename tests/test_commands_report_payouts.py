@@ -13,6 +13,7 @@ from bot.export import inert, run_export, write_csv
 from commands.export import export_table
 from commands.invocation import Actor, ChatKind
 from storage import Database
+from storage.schema import caps
 from tests.conftest import Chat, Clock
 from tests.core_seed import add_clicks, add_conversion
 
@@ -79,7 +80,23 @@ async def test_report_totals_and_referral_health(
         commission=900,
         status="reversed",
     )
-    await manager("/settings")  # managers who are not affiliates get the join hint
+    async with database.writing() as connection:
+        for scope, metric, limit in (
+            ("program", "conversions", 50),
+            ("affiliate", "commission", 5000),
+        ):
+            await connection.execute(
+                caps.insert().values(
+                    program_id=1,
+                    scope=scope,
+                    metric=metric,
+                    period="month",
+                    limit_value=limit,
+                    action="notify",
+                    alert_percents=[80],
+                    effective_from=NOV,
+                )
+            )
     reply = await manager("/report")
     assert reply.private
     assert reply.title == "Report, this month"
@@ -87,6 +104,9 @@ async def test_report_totals_and_referral_health(
     assert reply.table.rows == (("shop", "20", "2", "10.0%", "300.00 USD", "30.00 USD"),)
     fields = {field.name: field.value for field in reply.fields}
     assert fields["Top affiliates (conversions)"] == "1. #1 Alice — 1\n1. #2 Bob — 1"
+    assert fields["Caps"] == (
+        "shop: 2 of 50 conversions a month (4%)\nshop: 50.00 USD commission a month per affiliate"
+    )
     assert fields["Referral health (USD)"].splitlines() == [
         "Referral rate: 50% (1 of 2 new customers)",
         "CAC through affiliates: 30.00 USD",
@@ -132,6 +152,13 @@ async def test_payouts_list_mark_and_tell(
         "#1 Alice's payable balance is 17.00 USD, not 16.00 USD; mark exactly the payable balance."
     )
     assert "has no payable balance in EUR." in (await manager("/payout mark alice 17 EUR")).text
+    # Platforms with typed options (Discord) hand the dispatcher already-split values.
+    spec = manager.dispatcher.registry.get("payout mark")
+    assert spec is not None
+    typed = await manager.dispatcher.execute(
+        spec, {"who": "#1", "amount": "17.001 USD"}, manager.actor, ChatKind.GROUP
+    )
+    assert typed[0].text == "17.001 has more decimals than USD allows."
     done = await manager("/payout mark alice 17.00 USD PAY 2026/118")
     assert (
         done.text

@@ -20,10 +20,14 @@ from storage.programs import Commission
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# "now" or "today" typed explicitly; the handler knows the clock, the parser does not.
+IMMEDIATELY = date.min
+
+
 def _effective(text: str) -> date:
-    """A calendar date like 2026-12-01 (midnight in the bot's time zone)."""
+    """A calendar date like 2026-12-01 (midnight in the bot's time zone), or now/today."""
     if text.lower() in {"now", "today"}:
-        return date.min
+        return IMMEDIATELY
     if not _DATE.match(text):
         raise ValueError(f"{text!r} is not a date: write it as YYYY-MM-DD, like 2026-12-01")
     try:
@@ -108,16 +112,16 @@ async def change_commission(
 
 
 def _start(day: date | None, now: datetime, invocation: Invocation) -> datetime:
-    if day is None or day == date.min:
+    if day is None or day == IMMEDIATELY:
         return now
     zone = invocation.settings.timezone
-    starts = datetime.combine(day, time(0), tzinfo=zone)
-    if starts.astimezone(now.tzinfo) < now and day < now.astimezone(zone).date():
+    if day < now.astimezone(zone).date():
         raise Refused(
             "The start date is in the past; conversions already recorded keep their rate. "
             "Give today or a later day."
         )
-    return max(starts, now)
+    # Today's midnight has passed already: the change starts now.
+    return max(datetime.combine(day, time(0), tzinfo=zone), now)
 
 
 def _local_day(moment: datetime, invocation: Invocation) -> str:

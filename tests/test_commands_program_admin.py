@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.app import announce_targets
+from bot.config import load_config
 from commands import catalog
 from commands.dispatcher import Dispatcher
 from commands.invocation import Actor, Services, Settings
@@ -223,3 +225,18 @@ async def test_announce_without_channels_says_nobody_would_hear(
     assert await queued(database) == []
     async with database.read() as store:
         assert [entry.action for entry in await store.audit.recent()] == []
+
+
+def test_announce_targets_come_from_both_platforms_config() -> None:
+    config = load_config(
+        None,
+        {
+            "AFFBOT_DISCORD__ANNOUNCE_CHANNEL_IDS": "555,556",
+            "AFFBOT_TELEGRAM__ANNOUNCE_CHAT_IDS": "-100123",
+        },
+    )
+    assert announce_targets(config) == (
+        ("discord", "555"),
+        ("discord", "556"),
+        ("telegram", "-100123"),
+    )

@@ -90,6 +90,9 @@ async def test_stats_show_every_metric(
                 effective_from=now - timedelta(days=30),
             )
         )
+    listing = await alice("/programs")
+    assert listing.table is not None
+    assert listing.table.rows[0][3] == "100 conversions a month"
     reply = await alice("/stats")
     assert reply.private
     assert reply.table is not None

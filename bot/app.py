@@ -57,7 +57,11 @@ async def open_core(
         await upgrade(database)
         services = Services(
             database=database,
-            settings=Settings(public_base_url=config.web.public_base_url, timezone=config.zone),
+            settings=Settings(
+                public_base_url=config.web.public_base_url,
+                timezone=config.zone,
+                announce_targets=announce_targets(config),
+            ),
             clock=clock,
             registry=catalog.load(),
         )
@@ -153,6 +157,14 @@ def _warn_unbuilt(platforms: list[str], built: set[str]) -> None:
     for platform in platforms:
         if platform not in built:
             log.warning("%s token found, but the %s adapter is not built yet", platform, platform)
+
+
+def announce_targets(config: Config) -> tuple[tuple[str, str], ...]:
+    """The chats announcements go to, as (platform, chat id) pairs for the core."""
+    return tuple(
+        [("discord", str(channel)) for channel in config.discord.announce_channel_ids]
+        + [("telegram", str(chat)) for chat in config.telegram.announce_chat_ids]
+    )
 
 
 def _configured_platforms(config: Config) -> list[str]:

@@ -44,6 +44,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     console.add_argument("--as", dest="user", metavar="NAME", help="who you are (default: config)")
     console.add_argument("--manager", action="store_true", help="act as a program manager")
+    export = with_config(
+        commands.add_parser(
+            "export",
+            help="write payouts due, conversions or a leaderboard as CSV",
+            description=(
+                "Write the data behind /payouts, the conversions of a period, or a "
+                "leaderboard as CSV (to stdout unless --output is given)."
+            ),
+        )
+    )
+    export.add_argument("what", choices=("payouts", "conversions", "leaderboard"))
+    export.add_argument("--format", choices=("csv",), default="csv", help="output format")
+    export.add_argument(
+        "--period",
+        choices=("today", "week", "last-week", "month", "last-month", "all"),
+        default="month",
+        help="period for conversions and leaderboard (default: month)",
+    )
+    export.add_argument("--program", metavar="SLUG", help="only this program")
+    export.add_argument(
+        "--metric",
+        choices=("conversions", "revenue", "commission", "clicks"),
+        default="conversions",
+        help="leaderboard metric (default: conversions)",
+    )
+    export.add_argument("--output", type=Path, metavar="PATH", help="file to write")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
@@ -86,6 +112,17 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             True if args.manager else (config.console.manager if args.user is None else False)
         )
         await app.run_console(config, user=args.user or config.console.user, manager=manager)
+    elif args.command == "export":
+        from bot.export import run_export
+
+        return await run_export(
+            config,
+            args.what,
+            period=args.period,
+            program=args.program,
+            metric=args.metric,
+            output=args.output,
+        )
     elif args.command == "db":
         database = Database.connect(config.database.url.get_secret_value())
         try:

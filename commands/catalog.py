@@ -10,7 +10,26 @@ registry = Registry()
 command = registry.command
 
 # Handler modules, in the order /help lists their commands' topics.
-_MODULES = ("help", "programs", "membership", "links", "stats")
+_MODULES = (
+    "help",
+    "programs",
+    "program_admin",
+    "membership",
+    "links",
+    "stats",
+    "leaderboard",
+    "earnings",
+    "rewards",
+    "materials",
+    "connect",
+    "settings",
+    "commission",
+    "targets",
+    "announce",
+    "membership_admin",
+    "report",
+    "payouts",
+)
 
 
 def load() -> Registry:

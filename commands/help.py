@@ -6,7 +6,7 @@ from commands.catalog import command
 from commands.dispatcher import allowed
 from commands.errors import NotFound
 from commands.invocation import Invocation
-from commands.registry import Param
+from commands.registry import Audience, CommandSpec, Param
 from commands.reply import Field, Reply
 
 
@@ -52,9 +52,19 @@ async def show_help(invocation: Invocation, command: str | None) -> Reply:
         if spec.examples:
             fields.append(Field("Example", "\n".join(spec.examples), inline=False))
         return Reply(title=f"/{spec.name}", text=spec.help, fields=tuple(fields))
-    lines = [f"{spec.usage} — {spec.description}" for spec in registry if allowed(spec, actor)]
+    usable = [spec for spec in registry if allowed(spec, actor)]
+    lines = [_line(spec) for spec in usable if spec.audience is not Audience.MANAGER]
+    managing = [_line(spec) for spec in usable if spec.audience is Audience.MANAGER]
+    if managing:
+        lines += ["", "For managers:", *managing]
     return Reply(
         title="What you can do",
         text="\n".join(lines),
-        notes=("Type /help <command> for details and an example.",),
+        notes=("Type /help <command> for its usage, details and an example.",),
     )
+
+
+def _line(spec: CommandSpec) -> str:
+    """The short form for the list: the usage when it is short, else the name."""
+    usage = spec.usage if len(spec.usage) <= 48 else f"/{spec.name} …"
+    return f"{usage} — {spec.description}"

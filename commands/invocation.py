@@ -46,6 +46,8 @@ class Settings:
 
     public_base_url: str
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    # Where announcements go: (platform, chat id) pairs from the adapters' config.
+    announce_targets: tuple[tuple[str, str], ...] = ()
 
     def link_url(self, code: str) -> str:
         return f"{self.public_base_url}/r/{code}"

@@ -9,6 +9,7 @@ from commands.registry import Audience, Param
 from commands.reply import Button, Field, Reply, Visibility
 from commands.validation import campaign as check_campaign
 from commands.validation import slug
+from storage.programs import Program
 
 
 @command(
@@ -59,7 +60,17 @@ async def link(invocation: Invocation, program: str, campaign: str | None) -> Re
     return Reply(
         title=f"Your link for {found.name}",
         text="Share this link; every click and sale through it counts for you.",
-        fields=(*fields, Field("Share text", f"Check out {found.name}: {url}", inline=False)),
+        fields=(*fields, Field("Share text", share_text(found, url), inline=False)),
         buttons=(Button("Open link", url),),
+        notes=(f"More ready-made posts and banners: /materials {found.slug}",),
         visibility=Visibility.PRIVATE,
     )
+
+
+def share_text(program: Program, url: str) -> str:
+    """A post ready to paste: the program's first sample post when the manager wrote
+    one, else a plain invitation; always ending with the link."""
+    posts = program.materials.get("posts")
+    if isinstance(posts, list) and posts:
+        return f"{str(posts[0]).rstrip()} {url}"
+    return f"Check out {program.name}: {url}"

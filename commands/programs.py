@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from commands import cap_usage
 from commands.catalog import command
 from commands.errors import Refused
 from commands.invocation import Invocation
@@ -33,18 +34,27 @@ def describe_rate(commission: Commission) -> str:
     examples=("/programs",),
 )
 async def list_programs(invocation: Invocation) -> Reply:
-    """Lists every active program: its commission, how long a click counts (the
-    attribution window) and whether a manager must approve new affiliates."""
+    """Lists every active program: its commission, any caps, how long a click counts
+    (the attribution window) and whether a manager must approve new affiliates."""
     async with invocation.database.read() as store:
         open_programs = await store.programs.list(status="active")
+        caps = await store.performance.caps_in_force(
+            [program.id for program in open_programs], invocation.now
+        )
         rows = []
         for program in open_programs:
             commission = await store.programs.commission_at(program.id, invocation.now)
+            program_caps = [
+                cap_usage.describe(cap, program.currency)
+                for cap in caps
+                if cap.program_id == program.id
+            ]
             rows.append(
                 (
                     program.slug,
                     program.name,
                     describe_rate(commission) if commission else "not set",
+                    "; ".join(program_caps) or "none",
                     f"{program.attribution_days} days",
                     "approval" if program.approval_required else "instant",
                 )
@@ -60,7 +70,7 @@ async def list_programs(invocation: Invocation) -> Reply:
         )
     return Reply(
         title="Open programs",
-        table=Table(("program", "name", "commission", "window", "joining"), tuple(rows)),
+        table=Table(("program", "name", "commission", "caps", "window", "joining"), tuple(rows)),
         notes=("Join one with /join <program>.",),
     )
 

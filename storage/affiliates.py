@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import insert_ignoring_conflicts
+from storage.errors import Conflict
 from storage.schema import affiliates, identities, memberships
 
 AffiliateStatus = Literal["active", "suspended"]
 MembershipStatus = Literal["pending", "approved", "rejected"]
+_PREFERENCES = frozenset({"visibility", "alias", "feedback", "timezone"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,144 @@ class AffiliateRepository:
             .values(last_seen_at=now, unreachable_reason=None, unreachable_at=None)
         )
 
+    async def all_affiliates(self, *, status: AffiliateStatus | None = None) -> list[Affiliate]:
+        """Every affiliate (or those with ``status``), oldest first."""
+        query = select(affiliates).order_by(affiliates.c.id)
+        if status is not None:
+            query = query.where(affiliates.c.status == status)
+        return [_affiliate(row) for row in await self._connection.execute(query)]
+
+    async def by_alias(self, alias: str) -> Affiliate | None:
+        """The affiliate using ``alias``, compared without regard to case."""
+        row = (
+            await self._connection.execute(
+                select(affiliates).where(func.lower(affiliates.c.alias) == alias.lower())
+            )
+        ).first()
+        return _affiliate(row) if row else None
+
+    async def find_identities(
+        self, *, platform_user_id: str | None = None, display_name: str | None = None
+    ) -> list[Identity]:
+        """Identities on any platform with this user id or (case-insensitive) name."""
+        query = select(identities).order_by(identities.c.id)
+        if platform_user_id is not None:
+            query = query.where(identities.c.platform_user_id == platform_user_id)
+        if display_name is not None:
+            query = query.where(func.lower(identities.c.display_name) == display_name.lower())
+        return [_identity(row) for row in await self._connection.execute(query)]
+
+    async def identities_of_many(self, affiliate_ids: Iterable[int]) -> dict[int, list[Identity]]:
+        """Identities of several affiliates at once, keyed by affiliate id."""
+        wanted = set(affiliate_ids)
+        found: dict[int, list[Identity]] = {affiliate_id: [] for affiliate_id in wanted}
+        if not wanted:
+            return found
+        rows = await self._connection.execute(
+            select(identities)
+            .where(identities.c.affiliate_id.in_(wanted))
+            .order_by(identities.c.id)
+        )
+        for row in rows:
+            found[row.affiliate_id].append(_identity(row))
+        return found
+
+    async def set_status(
+        self, affiliate_id: int, status: AffiliateStatus, *, reason: str | None
+    ) -> None:
+        """Suspend or reinstate; the reason is kept only while suspended."""
+        await self._connection.execute(
+            update(affiliates)
+            .where(affiliates.c.id == affiliate_id)
+            .values(status=status, suspended_reason=reason if status == "suspended" else None)
+        )
+
+    async def set_preferences(self, affiliate_id: int, **values: str | None) -> None:
+        """Change the affiliate's own settings (visibility, alias, feedback, timezone).
+
+        Raises:
+            Conflict: the alias is taken (the unique constraint decided).
+        """
+        unknown = set(values) - _PREFERENCES
+        if unknown:
+            raise ValueError(f"not a preference: {', '.join(sorted(unknown))}")
+        try:
+            async with self._connection.begin_nested():
+                await self._connection.execute(
+                    update(affiliates).where(affiliates.c.id == affiliate_id).values(**values)
+                )
+        except IntegrityError:
+            raise Conflict("alias is taken") from None
+
+    async def memberships_with_status(
+        self, status: MembershipStatus, *, program_id: int | None = None
+    ) -> list[Membership]:
+        """Memberships in one state (the managers' queue of pending requests, say)."""
+        query = (
+            select(memberships)
+            .where(memberships.c.status == status)
+            .order_by(memberships.c.created_at, memberships.c.id)
+        )
+        if program_id is not None:
+            query = query.where(memberships.c.program_id == program_id)
+        return [_membership(row) for row in await self._connection.execute(query)]
+
+    async def decide(
+        self,
+        affiliate_id: int,
+        program_id: int,
+        status: MembershipStatus,
+        *,
+        now: datetime,
+        by: str,
+    ) -> bool:
+        """Record a manager's decision on a membership; returns whether it changed."""
+        result = await self._connection.execute(
+            update(memberships)
+            .where(memberships.c.affiliate_id == affiliate_id)
+            .where(memberships.c.program_id == program_id)
+            .where(memberships.c.status != status)
+            .values(status=status, decided_at=now, decided_by=by)
+        )
+        return bool(result.rowcount)
+
+    async def attach_identity(
+        self,
+        affiliate_id: int,
+        platform: str,
+        platform_user_id: str,
+        display_name: str,
+        *,
+        now: datetime,
+    ) -> None:
+        """Attach an account that belongs to no affiliate yet (``/connect``).
+
+        Raises:
+            Conflict: the account belongs to an affiliate already.
+        """
+        inserted = await self._connection.execute(
+            insert_ignoring_conflicts(self._connection, identities).values(
+                affiliate_id=affiliate_id,
+                platform=platform,
+                platform_user_id=platform_user_id,
+                display_name=display_name,
+                created_at=now,
+                last_seen_at=now,
+            )
+        )
+        if inserted.rowcount == 0:
+            raise Conflict("the account belongs to an affiliate already")
+
+    async def get_many(self, affiliate_ids: Iterable[int]) -> dict[int, Affiliate]:
+        """Several affiliates in one query, keyed by id (unknown ids are left out)."""
+        wanted = set(affiliate_ids)
+        if not wanted:
+            return {}
+        rows = await self._connection.execute(
+            select(affiliates).where(affiliates.c.id.in_(wanted))
+        )
+        return {row.id: _affiliate(row) for row in rows}
+
 
 def _affiliate(row: Any) -> Affiliate:
     return Affiliate(
@@ -182,6 +324,17 @@ def _affiliate(row: Any) -> Affiliate:
         conversion_notices=row.conversion_notices,
         timezone=row.timezone,
         created_at=row.created_at,
+    )
+
+
+def _identity(row: Any) -> Identity:
+    return Identity(
+        id=row.id,
+        affiliate_id=row.affiliate_id,
+        platform=row.platform,
+        platform_user_id=row.platform_user_id,
+        display_name=row.display_name,
+        unreachable_reason=row.unreachable_reason,
     )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.schema import clicks, conversions, links, programs
+from storage.schema import affiliates, caps, clicks, conversions, links, programs
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,163 @@ class ProgramTotals:
     commission_approved_minor: int
 
 
-class PerformanceRepository:
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """One affiliate's value for a leaderboard metric (count or minor units)."""
+
+    affiliate_id: int
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class CapInForce:
+    id: int
+    program_id: int
+    scope: str  # "program" or "affiliate" (each affiliate has the limit)
+    metric: str  # "conversions" or "commission" (minor units)
+    period: str  # "day", "week", "month" or "all"
+    limit_value: int
+    action: str
+
+
+RANKING_METRICS = ("conversions", "revenue", "commission", "clicks")
+
+
+class PerformanceReadModel:
+    """Aggregate reads shared by leaderboards, stats, reports and caps (mixed into the
+    repository below so one ``store.performance`` serves them all)."""
+
+    _connection: AsyncConnection
+
+    async def conversion_records(
+        self,
+        start: datetime | None,
+        end: datetime,
+        program_ids: Sequence[int] | None = None,
+    ) -> list[ConversionRecord]:
+        """Conversions in ``[start, end)``, oldest first (for CSV exports)."""
+        return await _conversion_records(self._connection, start, end, program_ids)
+
+    async def ranking(
+        self,
+        metric: str,
+        start: datetime | None,
+        end: datetime,
+        *,
+        program_ids: Sequence[int] | None = None,
+    ) -> list[Standing]:
+        """Every active affiliate with a non-zero ``metric`` in ``[start, end)``, best first.
+
+        Reversed conversions count for nothing; over-cap ones count as conversions and
+        revenue but earn no commission. Ties keep a stable order (lower affiliate id first).
+        """
+        if metric not in RANKING_METRICS:
+            raise ValueError(f"unknown ranking metric {metric!r}")
+        if metric == "clicks":
+            value = func.count()
+            query = select(links.c.affiliate_id.label("affiliate_id"), value.label("value"))
+            query = query.select_from(
+                clicks.join(links, links.c.id == clicks.c.link_id).join(
+                    affiliates, affiliates.c.id == links.c.affiliate_id
+                )
+            ).where(clicks.c.occurred_at < end)
+            if start is not None:
+                query = query.where(clicks.c.occurred_at >= start)
+            if program_ids is not None:
+                query = query.where(links.c.program_id.in_(program_ids))
+            query = query.group_by(links.c.affiliate_id)
+        else:
+            measure = {
+                "conversions": func.count(),
+                "revenue": func.coalesce(func.sum(conversions.c.amount_minor), 0),
+                "commission": func.coalesce(
+                    func.sum(
+                        case(
+                            (conversions.c.over_cap.is_(False), conversions.c.commission_minor),
+                            else_=0,
+                        )
+                    ),
+                    0,
+                ),
+            }[metric]
+            query = (
+                select(conversions.c.affiliate_id.label("affiliate_id"), measure.label("value"))
+                .select_from(
+                    conversions.join(affiliates, affiliates.c.id == conversions.c.affiliate_id)
+                )
+                .where(conversions.c.status != "reversed")
+                .where(conversions.c.occurred_at < end)
+            )
+            if start is not None:
+                query = query.where(conversions.c.occurred_at >= start)
+            if program_ids is not None:
+                query = query.where(conversions.c.program_id.in_(program_ids))
+            query = query.group_by(conversions.c.affiliate_id)
+        query = query.where(affiliates.c.status == "active")
+        rows = await self._connection.execute(query)
+        standings = [Standing(int(row.affiliate_id), int(row.value)) for row in rows]
+        standings = [standing for standing in standings if standing.value > 0]
+        standings.sort(key=lambda standing: (-standing.value, standing.affiliate_id))
+        return standings
+
+    async def caps_in_force(self, program_ids: Sequence[int], at: datetime) -> list[CapInForce]:
+        """Caps that apply at ``at`` to these programs (the tracking rules own writing them)."""
+        if not program_ids:
+            return []
+        rows = await self._connection.execute(
+            select(caps)
+            .where(caps.c.program_id.in_(program_ids))
+            .where(caps.c.effective_from <= at)
+            .where(or_(caps.c.ended_at.is_(None), caps.c.ended_at > at))
+            .order_by(caps.c.program_id, caps.c.id)
+        )
+        return [
+            CapInForce(
+                id=row.id,
+                program_id=row.program_id,
+                scope=row.scope,
+                metric=row.metric,
+                period=row.period,
+                limit_value=row.limit_value,
+                action=row.action,
+            )
+            for row in rows
+        ]
+
+    async def cap_usage(
+        self,
+        cap: CapInForce,
+        start: datetime | None,
+        end: datetime,
+        *,
+        affiliate_id: int | None = None,
+    ) -> int:
+        """How much of ``cap`` is used in ``[start, end)``: conversions or commission.
+
+        Only affiliate conversions count (a direct sale earns nobody commission). Conversions
+        beyond the cap (``over_cap``) do not use it up; reversed ones free it.
+        """
+        measure = (
+            func.count()
+            if cap.metric == "conversions"
+            else func.coalesce(func.sum(conversions.c.commission_minor), 0)
+        )
+        query = (
+            select(measure)
+            .where(conversions.c.program_id == cap.program_id)
+            .where(conversions.c.affiliate_id.is_not(None))
+            .where(conversions.c.status != "reversed")
+            .where(conversions.c.over_cap.is_(False))
+            .where(conversions.c.occurred_at < end)
+        )
+        if start is not None:
+            query = query.where(conversions.c.occurred_at >= start)
+        if affiliate_id is not None:
+            query = query.where(conversions.c.affiliate_id == affiliate_id)
+        return int((await self._connection.execute(query)).scalar_one())
+
+
+class PerformanceRepository(PerformanceReadModel):
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
@@ -111,3 +268,57 @@ class PerformanceRepository:
                 )
             )
         return totals
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionRecord:
+    """One conversion as exported for spreadsheets; money in minor units."""
+
+    id: int
+    program_slug: str
+    affiliate_id: int | None
+    txn_id: str
+    kind: str
+    amount_minor: int
+    currency: str
+    commission_minor: int
+    status: str
+    over_cap: bool
+    customer_id: str | None
+    occurred_at: datetime
+
+
+async def _conversion_records(
+    connection: AsyncConnection,
+    start: datetime | None,
+    end: datetime,
+    program_ids: Sequence[int] | None = None,
+) -> list[ConversionRecord]:
+    """Conversions in ``[start, end)``, oldest first (for ``affbot export conversions``)."""
+    query = (
+        select(conversions, programs.c.slug.label("program_slug"))
+        .join(programs, programs.c.id == conversions.c.program_id)
+        .where(conversions.c.occurred_at < end)
+        .order_by(conversions.c.occurred_at, conversions.c.id)
+    )
+    if start is not None:
+        query = query.where(conversions.c.occurred_at >= start)
+    if program_ids is not None:
+        query = query.where(conversions.c.program_id.in_(program_ids))
+    return [
+        ConversionRecord(
+            id=row.id,
+            program_slug=row.program_slug,
+            affiliate_id=row.affiliate_id,
+            txn_id=row.txn_id,
+            kind=row.kind,
+            amount_minor=row.amount_minor,
+            currency=row.currency,
+            commission_minor=row.commission_minor,
+            status=row.status,
+            over_cap=bool(row.over_cap),
+            customer_id=row.customer_id,
+            occurred_at=row.occurred_at,
+        )
+        for row in await connection.execute(query)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -15,6 +16,18 @@ from storage.schema import commissions, programs
 
 CommissionKind = Literal["percent", "flat"]
 ProgramStatus = Literal["active", "paused"]
+_EDITABLE = frozenset(
+    {
+        "name",
+        "destination_url",
+        "fallback_url",
+        "approval_required",
+        "attribution_days",
+        "holding_days",
+        "min_payout_minor",
+        "materials",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +174,24 @@ class ProgramRepository:
         if row is None:
             return None
         return Commission(row.kind, row.value, row.currency, row.effective_from)
+
+    async def edit(self, program_id: int, *, now: datetime, **values: Any) -> None:
+        """Change program fields (name, destination, fallback, windows, materials, …)."""
+        unknown = set(values) - _EDITABLE
+        if unknown:
+            raise ValueError(f"not an editable program field: {', '.join(sorted(unknown))}")
+        await self._connection.execute(
+            update(programs).where(programs.c.id == program_id).values(**values, updated_at=now)
+        )
+
+    async def commission_history(self, program_id: int) -> builtins.list[Commission]:
+        """Every commission the program has had or will have, oldest first."""
+        rows = await self._connection.execute(
+            select(commissions)
+            .where(commissions.c.program_id == program_id)
+            .order_by(commissions.c.effective_from, commissions.c.id)
+        )
+        return [Commission(row.kind, row.value, row.currency, row.effective_from) for row in rows]
 
 
 def _program(row: Any) -> Program:

@@ -292,3 +292,43 @@ audit_log = Table(
     Column("occurred_at", UtcDateTime, nullable=False),
     Index(None, "occurred_at"),
 )
+
+# /connect: a one-time code (stored hashed) that attaches another platform account to an
+# affiliate. used_at makes redemption single-use even under concurrent attempts.
+connect_codes = Table(
+    "connect_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Index(None, "affiliate_id"),
+)
+
+# A payment a manager made to an affiliate; the conversions it settled are listed in
+# payout_conversions (a conversion is paid at most once, which the unique key enforces).
+payouts = Table(
+    "payouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(200)),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    Index(None, "affiliate_id", "created_at"),
+)
+
+payout_conversions = Table(
+    "payout_conversions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payout_id", ForeignKey("payouts.id", ondelete="CASCADE"), nullable=False),
+    Column("conversion_id", ForeignKey("conversions.id", ondelete="CASCADE"), nullable=False),
+    UniqueConstraint("conversion_id"),
+    Index(None, "payout_id"),
+)

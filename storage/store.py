@@ -6,11 +6,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.affiliates import AffiliateRepository
 from storage.audit import AuditRepository
+from storage.connect import ConnectRepository
 from storage.links import LinkRepository
 from storage.outbox import OutboxRepository
+from storage.payouts import PayoutRepository
 from storage.performance import PerformanceRepository
 from storage.programs import ProgramRepository
 from storage.referrals import ReferralRepository
+from storage.reports import ReportRepository
+from storage.targets import TargetRepository
 
 
 class Store:
@@ -25,3 +29,7 @@ class Store:
         self.audit = AuditRepository(connection)
         self.outbox = OutboxRepository(connection)
         self.referrals = ReferralRepository(connection)
+        self.connect = ConnectRepository(connection)
+        self.payouts = PayoutRepository(connection)
+        self.reports = ReportRepository(connection)
+        self.targets = TargetRepository(connection)

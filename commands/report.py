@@ -1,0 +1,191 @@
+"""/report: a program's totals and the health of its referral channel, for managers.
+
+Health figures follow the usual definitions, computed from conversions that carry a
+``customer_id`` (the only way to follow one customer over time):
+
+- referral rate: of the customers whose first purchase fell in the period, the share whose
+  first purchase came through an affiliate;
+- CAC through affiliates: commission earned in the period ÷ customers affiliates brought
+  in the period;
+- CLV of referred customers: average revenue per referred customer over their history;
+- retention: of referred customers acquired at least 3, 6 or 12 months ago, the share who
+  bought again that long after their first purchase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from commands import cap_usage, periods
+from commands.catalog import command
+from commands.errors import NotFound
+from commands.invocation import Invocation
+from commands.leaderboard import board
+from commands.money import format_money
+from commands.registry import Audience, Param, ParamKind
+from commands.reply import Field, Reply, Table, Visibility
+from commands.validation import slug
+from commands.who import label
+from storage.programs import Program
+from storage.reports import CustomerHistory, ProgramSummary
+
+RETENTION_MONTHS = (3, 6, 12)
+_DAYS_PER_MONTH = 30.44
+TOP_AFFILIATES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    currency: str
+    new_customers: int
+    new_referred: int
+    commission_minor: int
+    referred_customers: int
+    referred_revenue_minor: int
+    retention: dict[int, tuple[int, int]]  # months -> (retained, eligible)
+
+    def lines(self) -> list[str]:
+        rate = _share(self.new_referred, self.new_customers)
+        cac = (
+            format_money(self.commission_minor // self.new_referred, self.currency)
+            if self.new_referred
+            else "– (no referred customers in the period)"
+        )
+        clv = (
+            format_money(self.referred_revenue_minor // self.referred_customers, self.currency)
+            if self.referred_customers
+            else "– (no referred customers yet)"
+        )
+        retention = ", ".join(
+            f"{months} months {_share(*self.retention[months])}" for months in RETENTION_MONTHS
+        )
+        return [
+            f"Referral rate: {rate} ({self.new_referred} of {self.new_customers} new customers)",
+            f"CAC through affiliates: {cac}",
+            f"CLV of referred customers: {clv}",
+            f"Retention of referred customers: {retention}",
+        ]
+
+
+def health(
+    currency: str,
+    customers: list[CustomerHistory],
+    commission_minor: int,
+    start: datetime | None,
+    end: datetime,
+) -> Health:
+    """The referral-health figures for one currency's customers (see the module doc)."""
+    new = [c for c in customers if start is None or c.first_at >= start]
+    referred = [c for c in customers if c.referred]
+    retention = {}
+    for months in RETENTION_MONTHS:
+        span = timedelta(days=round(months * _DAYS_PER_MONTH))
+        eligible = [c for c in referred if c.first_at <= end - span]
+        retained = [c for c in eligible if c.last_at - c.first_at >= span]
+        retention[months] = (len(retained), len(eligible))
+    return Health(
+        currency=currency,
+        new_customers=len(new),
+        new_referred=sum(1 for c in new if c.referred),
+        commission_minor=commission_minor,
+        referred_customers=len(referred),
+        referred_revenue_minor=sum(c.revenue_minor for c in referred),
+        retention=retention,
+    )
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "–"
+
+
+@command(
+    "report",
+    "Program totals, top affiliates, caps and referral health",
+    params=[
+        Param(
+            "period",
+            "today, week, last-week, month, last-month or all",
+            kind=ParamKind.CHOICE,
+            choices=periods.PERIODS,
+            required=False,
+            default="month",
+        ),
+        Param("program", "Only this program", required=False, parse=slug, autocomplete="program"),
+    ],
+    audience=Audience.MANAGER,
+    examples=("/report", "/report last-month spring-sale"),
+    private=True,
+)
+async def report(invocation: Invocation, period: str, program: str | None) -> Reply:
+    """Shows each program's clicks, conversions, conversion rate, revenue and commission
+    for a period, the top affiliates, cap usage, and the health of the referral channel:
+    referral rate (share of new customers who came through affiliates), CAC through
+    affiliates (commission ÷ new referred customers), CLV of referred customers (revenue
+    per customer over time) and their retention after 3, 6 and 12 months. Customer
+    figures need conversions that carry a customer id."""
+    zone = invocation.settings.timezone
+    now = invocation.now
+    span = periods.period(period, now, zone)
+    async with invocation.database.read() as store:
+        programs = await store.programs.list()
+        if program is not None:
+            programs = [p for p in programs if p.slug == program]
+            if not programs:
+                raise NotFound(f"There is no program called {program}. See /programs.")
+        if not programs:
+            return Reply(text="There are no programs yet.", visibility=Visibility.PRIVATE)
+        ids = [p.id for p in programs]
+        summaries = await store.reports.summaries(ids, span.start, span.end)
+        customers = await store.reports.customers(ids, span.end)
+        top = await board(store, span, "conversions", program, include_hidden=True)
+        caps = await store.performance.caps_in_force(ids, now)
+        cap_lines = await cap_usage.usage_lines(
+            store,
+            caps,
+            currency_of={p.id: p.currency for p in programs},
+            slug_of={p.id: p.slug for p in programs},
+            now=now,
+            zone=zone,
+        )
+    rows = tuple(_row(p, summaries[p.id]) for p in programs)
+    fields = []
+    leaders = [
+        f"{entry.rank}. {label(entry.affiliate)} — {entry.value}"
+        for entry in top.entries[:TOP_AFFILIATES]
+    ]
+    fields.append(
+        Field("Top affiliates (conversions)", "\n".join(leaders) or "none yet", inline=False)
+    )
+    if cap_lines:
+        fields.append(Field("Caps", "\n".join(cap_lines), inline=False))
+    for currency in sorted({p.currency for p in programs}):
+        in_currency = {p.id for p in programs if p.currency == currency}
+        figures = health(
+            currency,
+            [c for c in customers if c.program_id in in_currency],
+            sum(summaries[i].commission_minor for i in in_currency),
+            span.start,
+            span.end,
+        )
+        fields.append(
+            Field(f"Referral health ({currency})", "\n".join(figures.lines()), inline=False)
+        )
+    return Reply(
+        title=f"Report, {span.label}" + (f": {program}" if program else ""),
+        table=Table(("program", "clicks", "conv.", "rate", "revenue", "commission"), rows),
+        fields=tuple(fields),
+        visibility=Visibility.PRIVATE,
+    )
+
+
+def _row(program: Program, summary: ProgramSummary) -> tuple[str, ...]:
+    rate = f"{summary.conversions / summary.clicks:.1%}" if summary.clicks else "–"
+    return (
+        program.slug,
+        str(summary.clicks),
+        str(summary.conversions),
+        rate,
+        format_money(summary.revenue_minor, program.currency),
+        format_money(summary.commission_minor, program.currency),
+    )

@@ -1,0 +1,247 @@
+"""Earnings by status and payouts: what is held, what is payable, what was paid.
+
+A conversion's commission is *held* while approved and younger than its program's holding
+period, *payable* once approved and older, and *paid* when a manager records a payout that
+settles it. Over-cap conversions earn nothing, so they never appear in these sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, false, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.errors import Conflict
+from storage.schema import conversions, payout_conversions, payouts, programs
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One affiliate's commission in one program, by status (minor units of ``currency``).
+
+    ``next_release`` is when the oldest held commission becomes payable.
+    """
+
+    affiliate_id: int
+    program_id: int
+    program_slug: str
+    currency: str
+    min_payout_minor: int
+    holding_days: int
+    pending_minor: int
+    held_minor: int
+    payable_minor: int
+    paid_minor: int
+    reversed_minor: int
+    next_release: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PayableConversion:
+    id: int
+    program_id: int
+    commission_minor: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    id: int
+    affiliate_id: int
+    amount_minor: int
+    currency: str
+    reference: str | None
+    created_by: str
+    created_at: datetime
+
+
+class PayoutRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def balances(self, *, now: datetime, affiliate_id: int | None = None) -> list[Balance]:
+        """Balances per affiliate and program (only pairs with any commission at all)."""
+        program_rows = list(
+            await self._connection.execute(
+                select(
+                    programs.c.id,
+                    programs.c.slug,
+                    programs.c.currency,
+                    programs.c.min_payout_minor,
+                    programs.c.holding_days,
+                )
+            )
+        )
+        if not program_rows:
+            return []
+        released = _released(program_rows, now)
+        earning = conversions.c.over_cap.is_(False)
+        approved = and_(earning, conversions.c.status == "approved")
+        amount = conversions.c.commission_minor
+
+        def total(condition: Any) -> Any:
+            return func.coalesce(func.sum(case((condition, amount), else_=0)), 0)
+
+        query = (
+            select(
+                conversions.c.affiliate_id,
+                conversions.c.program_id,
+                total(and_(earning, conversions.c.status == "pending")).label("pending"),
+                total(and_(approved, ~released)).label("held"),
+                total(and_(approved, released)).label("payable"),
+                total(and_(earning, conversions.c.status == "paid")).label("paid"),
+                total(conversions.c.status == "reversed").label("reversed"),
+                func.min(case((and_(approved, ~released), conversions.c.occurred_at))).label(
+                    "oldest_held"
+                ),
+            )
+            .where(conversions.c.affiliate_id.is_not(None))
+            .group_by(conversions.c.affiliate_id, conversions.c.program_id)
+            .order_by(conversions.c.affiliate_id, conversions.c.program_id)
+        )
+        if affiliate_id is not None:
+            query = query.where(conversions.c.affiliate_id == affiliate_id)
+        by_id = {row.id: row for row in program_rows}
+        balances = []
+        for row in await self._connection.execute(query):
+            program = by_id[row.program_id]
+            oldest = _aware(row.oldest_held)
+            balances.append(
+                Balance(
+                    affiliate_id=row.affiliate_id,
+                    program_id=row.program_id,
+                    program_slug=program.slug,
+                    currency=program.currency,
+                    min_payout_minor=program.min_payout_minor,
+                    holding_days=program.holding_days,
+                    pending_minor=int(row.pending),
+                    held_minor=int(row.held),
+                    payable_minor=int(row.payable),
+                    paid_minor=int(row.paid),
+                    reversed_minor=int(row.reversed),
+                    next_release=(
+                        oldest + timedelta(days=program.holding_days) if oldest else None
+                    ),
+                )
+            )
+        return balances
+
+    async def payable_conversions(
+        self, affiliate_id: int, program_ids: Sequence[int], *, now: datetime
+    ) -> list[PayableConversion]:
+        """The approved, released conversions of an affiliate in these programs."""
+        if not program_ids:
+            return []
+        program_rows = list(
+            await self._connection.execute(
+                select(programs.c.id, programs.c.holding_days).where(
+                    programs.c.id.in_(program_ids)
+                )
+            )
+        )
+        rows = await self._connection.execute(
+            select(
+                conversions.c.id,
+                conversions.c.program_id,
+                conversions.c.commission_minor,
+                conversions.c.occurred_at,
+            )
+            .where(conversions.c.affiliate_id == affiliate_id)
+            .where(conversions.c.status == "approved")
+            .where(conversions.c.over_cap.is_(False))
+            .where(_released(program_rows, now))
+            .order_by(conversions.c.occurred_at, conversions.c.id)
+        )
+        return [
+            PayableConversion(row.id, row.program_id, row.commission_minor, row.occurred_at)
+            for row in rows
+        ]
+
+    async def record(
+        self,
+        affiliate_id: int,
+        amount_minor: int,
+        currency: str,
+        conversion_ids: Sequence[int],
+        *,
+        reference: str | None,
+        actor: str,
+        now: datetime,
+    ) -> Payout:
+        """Record a payout and move its conversions from approved to paid.
+
+        Raises:
+            Conflict: one of the conversions is no longer approved (a concurrent payout or
+                reversal got there first); nothing is written.
+        """
+        result = await self._connection.execute(
+            payouts.insert().values(
+                affiliate_id=affiliate_id,
+                amount_minor=amount_minor,
+                currency=currency,
+                reference=reference,
+                created_by=actor,
+                created_at=now,
+            )
+        )
+        payout_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        moved = await self._connection.execute(
+            update(conversions)
+            .where(conversions.c.id.in_(conversion_ids))
+            .where(conversions.c.status == "approved")
+            .values(status="paid", updated_at=now)
+        )
+        if moved.rowcount != len(conversion_ids):
+            raise Conflict("some conversions changed status meanwhile")
+        await self._connection.execute(
+            payout_conversions.insert(),
+            [{"payout_id": payout_id, "conversion_id": cid} for cid in conversion_ids],
+        )
+        return Payout(payout_id, affiliate_id, amount_minor, currency, reference, actor, now)
+
+    async def history(self, affiliate_id: int | None = None, limit: int = 100) -> list[Payout]:
+        """Recorded payouts, newest first."""
+        query = select(payouts).order_by(payouts.c.created_at.desc(), payouts.c.id.desc())
+        if affiliate_id is not None:
+            query = query.where(payouts.c.affiliate_id == affiliate_id)
+        return [
+            Payout(
+                row.id,
+                row.affiliate_id,
+                row.amount_minor,
+                row.currency,
+                row.reference,
+                row.created_by,
+                row.created_at,
+            )
+            for row in await self._connection.execute(query.limit(limit))
+        ]
+
+
+def _released(program_rows: Sequence[Any], now: datetime) -> Any:
+    """Whether a conversion is past its program's holding period, as one SQL condition.
+
+    Holding periods differ per program; spelling the cutoff out per program keeps the
+    date arithmetic in Python, identical on both engines.
+    """
+    conditions = [
+        and_(
+            conversions.c.program_id == row.id,
+            conversions.c.occurred_at <= now - timedelta(days=row.holding_days),
+        )
+        for row in program_rows
+    ]
+    return or_(*conditions) if conditions else false()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """``min()`` over a column loses the column type on SQLite; restore UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

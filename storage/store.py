@@ -10,6 +10,7 @@ from storage.links import LinkRepository
 from storage.outbox import OutboxRepository
 from storage.performance import PerformanceRepository
 from storage.programs import ProgramRepository
+from storage.server_joins import ServerJoinRepository
 
 
 class Store:
@@ -23,3 +24,4 @@ class Store:
         self.performance = PerformanceRepository(connection)
         self.audit = AuditRepository(connection)
         self.outbox = OutboxRepository(connection)
+        self.server_joins = ServerJoinRepository(connection)

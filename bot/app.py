@@ -101,13 +101,17 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
             config.web.public_base_url,
         )
         platforms = _configured_platforms(config)
+        tasks: list[asyncio.Task[None]] = []
+        if "discord" in platforms:
+            tasks.append(_start_discord(core, stop))
         for platform in platforms:
+            if platform == "discord":
+                continue
             log.warning(
                 "%s token found, but the %s adapter is not built yet in this version",
                 platform,
                 platform,
             )
-        tasks: list[asyncio.Task[None]] = []
         if console is None:
             console = not platforms and sys.stdin.isatty()
         if console:
@@ -132,6 +136,22 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await runner.cleanup()
+
+
+def _start_discord(core: Core, stop: asyncio.Event) -> asyncio.Task[None]:
+    """Run the Discord adapter; if it ends (bad token, lost for good) the process stops."""
+    from bot.adapters.discord.client import DiscordAdapter
+
+    adapter = DiscordAdapter(core.config.discord, core.dispatcher, clock=core.services.clock)
+    task = asyncio.create_task(adapter.run(), name="discord")
+
+    def ended(finished: asyncio.Task[None]) -> None:
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error("the Discord adapter stopped", exc_info=finished.exception())
+        stop.set()
+
+    task.add_done_callback(ended)
+    return task
 
 
 def _configured_platforms(config: Config) -> list[str]:

@@ -9,6 +9,7 @@ and restores them afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
@@ -163,6 +164,7 @@ class DiscordAdapter:
         for command in build_commands(dispatcher.registry, self.runner.run, self.runner.suggest):
             self.tree.add_command(command)
         self.sender = DiscordSender(self.client)
+        self._ready = asyncio.Event()
 
     async def run(self) -> None:
         """Log in, sync commands, serve the gateway until cancelled; always closes."""
@@ -175,7 +177,8 @@ class DiscordAdapter:
                     await self.client.close()
 
     async def wait_until_ready(self) -> None:
-        await self.client.wait_until_ready()
+        """Until the gateway is ready and invite counts are known (tests, delivery)."""
+        await self._ready.wait()
 
     # Hooks called by the client.
 
@@ -201,6 +204,7 @@ class DiscordAdapter:
         if self.invites is not None:
             for guild in self.client.guilds:
                 await self.invites.prime(guild)
+        self._ready.set()
 
     async def guild_joined(self, guild: discord.Guild) -> None:
         if self.invites is not None:

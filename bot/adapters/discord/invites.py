@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiohttp
 import discord
 
 from commands.invocation import Actor
@@ -250,7 +251,7 @@ class InviteTracker:
                 guild.id,
             )
             return None
-        except (discord.HTTPException, OSError):
+        except (discord.HTTPException, aiohttp.ClientError, OSError):
             log.exception("could not read invites of server %s", guild.id)
             return None
         return {invite.code: invite.uses or 0 for invite in invites}

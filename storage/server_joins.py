@@ -177,12 +177,15 @@ class ServerJoinRepository:
         return await self.join_of(guild_id, member_id)
 
     async def counts_for_affiliate(
-        self, affiliate_id: int, start: datetime | None, end: datetime
+        self, affiliate_id: int, start: datetime | None = None, end: datetime | None = None
     ) -> JoinCounts:
-        """Joins attributed to the affiliate with ``start <= joined_at < end``."""
-        conditions = [server_joins.c.affiliate_id == affiliate_id, server_joins.c.joined_at < end]
+        """Joins attributed to the affiliate with ``start <= joined_at < end`` (``None``:
+        unbounded on that side)."""
+        conditions = [server_joins.c.affiliate_id == affiliate_id]
         if start is not None:
             conditions.append(server_joins.c.joined_at >= start)
+        if end is not None:
+            conditions.append(server_joins.c.joined_at < end)
         row = (
             await self._connection.execute(
                 select(

@@ -149,7 +149,15 @@ class InviteTracker:
         if not self.tracks(guild_id):
             return
         async with self._database.transaction() as store:
-            await store.server_joins.record_leave(str(guild_id), str(user_id), now=self._clock())
+            join = await store.server_joins.record_leave(
+                str(guild_id), str(user_id), now=self._clock()
+            )
+        log.info(
+            "member %s left server %s: %s",
+            user_id,
+            guild_id,
+            "not recorded" if join is None else f"join marked {join.status}",
+        )
 
     async def reply_for_link(
         self, guild: discord.Guild, actor: Actor, program_slug: str
@@ -184,9 +192,7 @@ class InviteTracker:
             if stored is None:
                 return None
         async with self._database.read() as store:
-            counts = await store.server_joins.counts_for_affiliate(
-                affiliate.id, None, self._clock()
-            )
+            counts = await store.server_joins.counts_for_affiliate(affiliate.id)
         url = INVITE_URL.format(code=stored.code)
         return Reply(
             title=f"Your invite to {guild.name}",

@@ -52,7 +52,7 @@ class PerformanceRepository:
             .where(and_(*click_filter))
             .group_by(links.c.program_id)
         )
-        click_counts: dict[int, int] = {program_id: count for program_id, count in click_rows}
+        click_counts: dict[int, int] = dict(click_rows.all())
         earning = conversions.c.over_cap.is_(False)
         conversion_rows = {
             row.program_id: row

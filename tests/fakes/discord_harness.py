@@ -105,6 +105,6 @@ async def running_bot(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await fake.close()
-        restored = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY) == saved
+        restored = saved == (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
         Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
         assert restored, "the adapter left discord.py pointed at the fake"

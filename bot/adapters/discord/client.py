@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,12 +28,15 @@ from bot.adapters.discord.respond import DEFER_AFTER, InteractionRunner
 from bot.adapters.discord.slash import build_commands
 from bot.config import DiscordConfig
 from commands.dispatcher import Dispatcher
+from commands.registry import CommandSpec
 
 log = logging.getLogger(__name__)
 
 # discord.py waits out shorter rate limits itself; longer ones raise RateLimited (its
 # minimum allowed value), which delivery turns into a reschedule.
 MAX_RATELIMIT_WAIT = 30.0
+# On shutdown, handlers still writing (a join, a reply's bookkeeping) get this long.
+SHUTDOWN_GRACE = 5.0
 
 
 @contextlib.contextmanager
@@ -161,8 +164,9 @@ class DiscordAdapter:
             invites=self.invites,
             defer_after=defer_after,
         )
-        for command in build_commands(dispatcher.registry, self.runner.run, self.runner.suggest):
+        for command in build_commands(dispatcher.registry, self._run_command, self.runner.suggest):
             self.tree.add_command(command)
+        self._busy: set[asyncio.Task[Any]] = set()
         self.sender = DiscordSender(self.client)
         self._ready = asyncio.Event()
 
@@ -175,6 +179,31 @@ class DiscordAdapter:
             finally:
                 if not self.client.is_closed():
                     await self.client.close()
+                await self._drain()
+
+    @contextlib.asynccontextmanager
+    async def _tracked(self) -> AsyncIterator[None]:
+        """Mark the current event handler busy, so shutdown lets it finish its writes."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._busy.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._busy.discard(task)
+
+    async def _drain(self) -> None:
+        pending = {task for task in self._busy if task is not asyncio.current_task()}
+        if pending:
+            log.info("waiting for %d Discord handlers to finish", len(pending))
+            await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+
+    async def _run_command(
+        self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]
+    ) -> None:
+        async with self._tracked():
+            await self.runner.run(interaction, spec, values)
 
     async def wait_until_ready(self) -> None:
         """Until the gateway is ready and invite counts are known (tests, delivery)."""
@@ -208,15 +237,18 @@ class DiscordAdapter:
 
     async def guild_joined(self, guild: discord.Guild) -> None:
         if self.invites is not None:
-            await self.invites.prime(guild)
+            async with self._tracked():
+                await self.invites.prime(guild)
 
     async def member_joined(self, member: discord.Member) -> None:
         if self.invites is not None:
-            await self.invites.member_joined(member)
+            async with self._tracked():
+                await self.invites.member_joined(member)
 
     async def member_left(self, payload: discord.RawMemberRemoveEvent) -> None:
         if self.invites is not None:
-            await self.invites.member_left(payload.guild_id, payload.user.id)
+            async with self._tracked():
+                await self.invites.member_left(payload.guild_id, payload.user.id)
 
     def invite_created(self, invite: discord.Invite) -> None:
         if self.invites is not None:

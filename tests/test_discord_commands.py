@@ -15,7 +15,7 @@ import pytest
 
 from commands import catalog
 from commands.invocation import Invocation, Services
-from commands.registry import Audience, Param, Registry
+from commands.registry import Audience, Param, ParamKind, Registry
 from commands.reply import Reply, Visibility
 from tests.fakes.discord import Sent
 from tests.fakes.discord_harness import Bot, running_bot
@@ -177,7 +177,7 @@ async def test_autocomplete_suggests_program_slugs(bot: Bot) -> None:
 
 
 async def test_mentions_and_markdown_in_user_text_are_inert(bot: Bot) -> None:
-    hostile = f"@everyone <@&{bot.manager_role.id}> **loud** @here"
+    hostile = f"@everyone <@&{bot.manager_role.id}> **loud** @here ```"
     options = {**rename(SPRING), "name": hostile}
     created = await bot.one(bot.manager, "program add", options)
     description = created.embed["description"]
@@ -186,6 +186,9 @@ async def test_mentions_and_markdown_in_user_text_are_inert(bot: Bot) -> None:
     assert "@\u200bhere" in description
     assert f"<@&{bot.manager_role.id}>" not in description
     assert "\\*\\*loud\\*\\*" in description
+
+    listing = await bot.one(bot.alice, "programs")
+    assert listing.embed["description"].count("```") == 2  # the table's fences only
 
     asked = await bot.one(bot.alice, "help", {"command": "@everyone"})
     assert "@everyone" not in text_of(asked)
@@ -202,8 +205,9 @@ async def test_direct_messages_work_and_nobody_is_a_manager_there(services: Serv
         assert "no open programs" in text_of(listing[0])
 
 
-def slow_registry(release: asyncio.Event) -> Registry:
-    """The real catalog plus one command that waits for the test, to exercise deferral."""
+def registry_with_test_commands(release: asyncio.Event) -> Registry:
+    """The real catalog plus two test commands: one that waits for the test (deferral) and
+    one with the option types no shipped command uses yet."""
     registry = Registry()
     for spec in catalog.load():
         registry.command(
@@ -226,12 +230,42 @@ def slow_registry(release: asyncio.Event) -> Registry:
         await release.wait()
         return Reply(title="Report", text=f"ready for {program}", visibility=Visibility.PRIVATE)
 
+    @registry.command(
+        "bonus",
+        "Pay a bonus",
+        params=[
+            Param("member", "Who", kind=ParamKind.USER),
+            Param("amount", "How much", kind=ParamKind.NUMBER),
+            Param("times", "How often", kind=ParamKind.INTEGER, minimum=1, maximum=10),
+            Param("loud", "Announce it", kind=ParamKind.FLAG),
+        ],
+        audience=Audience.MANAGER,
+    )
+    async def bonus(
+        invocation: Invocation, member: str, amount: str, times: int, loud: bool
+    ) -> Reply:
+        return Reply(text=f"{member} gets {amount} x{times} loud={loud}")
+
     return registry
+
+
+async def test_user_number_integer_and_flag_options_reach_the_spec(services: Services) -> None:
+    typed = replace(services, registry=registry_with_test_commands(asyncio.Event()))
+    async with running_bot(typed) as bot:
+        synced = {c["name"]: c for c in bot.fake.syncs[0][1]}
+        kinds = {o["name"]: o["type"] for o in synced["bonus"]["options"]}
+        assert kinds == {"member": 6, "amount": 10, "times": 4, "loud": 5}
+        assert int(synced["bonus"]["default_member_permissions"]) == 32
+        options = {"member": bot.alice, "amount": 12.5, "times": 3, "loud": True}
+        answer = await bot.one(bot.manager, "bonus", options)
+        assert answer.embed["description"] == f"{bot.alice.user.id} gets 12.5 x3 loud=True"
+        refused = await bot.one(bot.bob, "bonus", options)
+        assert "for program managers only" in refused.embed["description"]
 
 
 async def test_a_slow_command_is_deferred_then_followed_up(services: Services) -> None:
     release = asyncio.Event()
-    slow = replace(services, registry=slow_registry(release))
+    slow = replace(services, registry=registry_with_test_commands(release))
     async with running_bot(slow, defer_after=0.05) as bot:
         interaction = await bot.fake.slash(bot.guild, bot.alice, "report", {"program": "x"})
         deferral = await bot.fake.wait_for(lambda: bot.fake.replies_to(interaction))

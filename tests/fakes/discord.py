@@ -229,7 +229,9 @@ class FakeDiscord:
         self, event: str, data: dict[str, Any], guild_id: str | None = None
     ) -> None:
         for ws, shard_id, shard_count in list(self._sockets):
-            if guild_id is not None and (int(guild_id) >> 22) % shard_count != shard_id:
+            # Guild events go to the guild's shard, direct-message events to shard 0.
+            owner = (int(guild_id) >> 22) % shard_count if guild_id is not None else 0
+            if owner != shard_id:
                 continue
             self._seq += 1
             await ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
@@ -389,6 +391,11 @@ class FakeDiscord:
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        # Interaction callbacks and webhooks authenticate by their token in the path.
+        tokenless = request.path.startswith((f"{API}/interactions/", f"{API}/webhooks/"))
+        authorized = request.headers.get("Authorization") == f"Bot {self.token}"
+        if request.path.startswith(API) and not tokenless and not authorized:
+            return _json({"message": "401: Unauthorized", "code": 0}, 401)
         for failure in self._failures:
             if failure.method == request.method and failure.pattern.search(request.path):
                 failure.times -= 1
@@ -399,11 +406,9 @@ class FakeDiscord:
         return response
 
     async def _me(self, request: web.Request) -> web.Response:
-        self._check_auth(request)
         return _json(self.bot.payload())
 
     async def _application(self, request: web.Request) -> web.Response:
-        self._check_auth(request)
         return _json(
             {
                 "id": self.application_id,
@@ -437,7 +442,6 @@ class FakeDiscord:
         )
 
     async def _sync(self, request: web.Request) -> web.Response:
-        self._check_auth(request)
         guild = request.match_info.get("guild")
         payload = await request.json()
         stored = []
@@ -495,7 +499,6 @@ class FakeDiscord:
         return _json(message_payload(snowflake(), snowflake(), self.bot, body, files))
 
     async def _open_dm(self, request: web.Request) -> web.Response:
-        self._check_auth(request)
         recipient = str((await request.json())["recipient_id"])
         channel_id = next(
             (cid for cid, uid in self.dm_channels.items() if uid == recipient), snowflake()
@@ -513,7 +516,6 @@ class FakeDiscord:
         return _json({"id": channel_id, "type": 1, "recipients": [user], "last_message_id": None})
 
     async def _channel_message(self, request: web.Request) -> web.Response:
-        self._check_auth(request)
         channel_id = request.match_info["channel"]
         body, files = await self._body(request)
         nonce = body.get("nonce")
@@ -528,12 +530,10 @@ class FakeDiscord:
         return _json(message)
 
     async def _list_invites(self, request: web.Request) -> web.Response:
-        self._check_auth(request)
         guild = self.guilds[request.match_info["guild"]]
         return _json([guild.invite_payload(invite) for invite in guild.invites.values()])
 
     async def _create_invite(self, request: web.Request) -> web.Response:
-        self._check_auth(request)
         channel_id = request.match_info["channel"]
         guild = next(g for g in self.guilds.values() if channel_id in g.channels)
         invite = FakeInvite(secrets.token_urlsafe(6), guild.id, channel_id, self.bot)
@@ -555,13 +555,6 @@ class FakeDiscord:
             guild.id,
         )
         return _json(payload)
-
-    def _check_auth(self, request: web.Request) -> None:
-        if request.headers.get("Authorization") != f"Bot {self.token}":
-            raise web.HTTPUnauthorized(
-                body=json.dumps({"message": "401: Unauthorized", "code": 0}).encode(),
-                content_type="application/json",
-            )
 
     async def _body(self, request: web.Request) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
         if not request.content_type.startswith("multipart/"):

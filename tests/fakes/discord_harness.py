@@ -96,6 +96,7 @@ async def running_bot(
         clock=services.clock,
         guild_ready_timeout=0.05,
         defer_after=defer_after,
+        identify_spacing=0.0,
     )
     task = asyncio.create_task(adapter.run())
     try:

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 MAX_RATELIMIT_WAIT = 30.0
 # On shutdown, handlers still writing (a join, a reply's bookkeeping) get this long.
 SHUTDOWN_GRACE = 5.0
+# Seconds between shard IDENTIFYs: Discord's identify limit for max_concurrency 1.
+IDENTIFY_SPACING = 5.0
 
 
 @contextlib.contextmanager
@@ -95,9 +97,15 @@ class AffbotClient(_Events, discord.Client):
 
 
 class ShardedAffbotClient(_Events, discord.AutoShardedClient):
-    def __init__(self, hooks: _Hooks, **options: Any) -> None:
+    def __init__(self, hooks: _Hooks, *, identify_spacing: float, **options: Any) -> None:
         self.hooks = hooks
+        self.identify_spacing = identify_spacing
         super().__init__(**options)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # Discord allows one IDENTIFY per 5 s (max_concurrency 1); a local gateway needs no wait.
+        if not initial:
+            await asyncio.sleep(self.identify_spacing)
 
 
 def intents(config: DiscordConfig) -> discord.Intents:
@@ -127,6 +135,7 @@ class DiscordAdapter:
         clock: Callable[[], datetime],
         guild_ready_timeout: float = 2.0,
         defer_after: float = DEFER_AFTER,
+        identify_spacing: float = IDENTIFY_SPACING,
     ) -> None:
         if config.token is None or not config.token.get_secret_value():
             raise ValueError("discord.token is not set")
@@ -140,7 +149,12 @@ class DiscordAdapter:
         }
         self.client: discord.Client
         if config.shard_count is not None and config.shard_count > 1:
-            self.client = ShardedAffbotClient(self, shard_count=config.shard_count, **options)
+            self.client = ShardedAffbotClient(
+                self,
+                shard_count=config.shard_count,
+                identify_spacing=identify_spacing,
+                **options,
+            )
         else:
             self.client = AffbotClient(self, **options)
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)

@@ -78,6 +78,7 @@ async def test_login_syncs_commands_generated_from_the_registry(bot: Bot) -> Non
     assert identify["token"] == bot.fake.token
     assert identify["intents"] & (1 << 1)  # Server Members, for invite tracking
     await bot.fake.wait_for(lambda: bot.fake.heartbeat_acks >= 2)
+    assert bot.fake.compressed_sessions == 1  # discord.py asked for zlib-stream frames
 
 
 async def test_a_member_uses_every_affiliate_command(bot: Bot) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import json
 import re
 import secrets
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,24 @@ class Sent:
         return self.body.get("data", self.body).get("allowed_mentions")
 
 
+@dataclass(eq=False)
+class _Session:
+    """One gateway connection (one shard); frames are zlib-stream compressed when asked."""
+
+    ws: web.WebSocketResponse
+    compressor: Any | None  # zlib.compressobj shared by the whole connection
+    shard_id: int = 0
+    shard_count: int = 1
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame)
+        if self.compressor is None:
+            await self.ws.send_str(text)
+            return
+        data = self.compressor.compress(text.encode()) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+        await self.ws.send_bytes(data)
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=json.dumps(data).encode(),
@@ -109,7 +128,8 @@ class FakeDiscord:
         self.heartbeat_acks = 0
         self._failures: list[Failure] = []
         self._nonces: dict[tuple[str, str], dict[str, Any]] = {}
-        self._sockets: list[tuple[web.WebSocketResponse, int, int]] = []
+        self._sessions: list[_Session] = []
+        self.compressed_sessions = 0
         self._seq = 0
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -146,8 +166,8 @@ class FakeDiscord:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def close(self) -> None:
-        for ws, _, _ in list(self._sockets):
-            await ws.close()
+        for session in list(self._sessions):
+            await session.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -228,13 +248,14 @@ class FakeDiscord:
     async def dispatch(
         self, event: str, data: dict[str, Any], guild_id: str | None = None
     ) -> None:
-        for ws, shard_id, shard_count in list(self._sockets):
+        for session in list(self._sessions):
             # Guild events go to the guild's shard, direct-message events to shard 0.
-            owner = (int(guild_id) >> 22) % shard_count if guild_id is not None else 0
-            if owner != shard_id:
+            count = session.shard_count
+            owner = (int(guild_id) >> 22) % count if guild_id is not None else 0
+            if owner != session.shard_id:
                 continue
             self._seq += 1
-            await ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
+            await session.send({"op": 0, "t": event, "s": self._seq, "d": data})
 
     async def member_join(
         self, guild: FakeGuild, username: str, *, via: FakeInvite | None = None
@@ -575,10 +596,10 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        await ws.send_str(
-            json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
-        )
-        entry: tuple[web.WebSocketResponse, int, int] | None = None
+        compressed = request.query.get("compress") == "zlib-stream"
+        self.compressed_sessions += compressed
+        session = _Session(ws, zlib.compressobj() if compressed else None)
+        await session.send({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
         try:
             async for message in ws:
                 if message.type is not WSMsgType.TEXT:
@@ -586,21 +607,21 @@ class FakeDiscord:
                 frame = json.loads(message.data)
                 if frame["op"] == 1:
                     self.heartbeat_acks += 1
-                    await ws.send_str(json.dumps({"op": 11}))
+                    await session.send({"op": 11})
                 elif frame["op"] == 2:
                     identify = frame["d"]
                     self.identifies.append(identify)
-                    shard_id, shard_count = identify.get("shard") or [0, 1]
-                    entry = (ws, shard_id, shard_count)
-                    self._sockets.append(entry)
-                    await self._ready(ws, shard_id, shard_count)
+                    session.shard_id, session.shard_count = identify.get("shard") or [0, 1]
+                    self._sessions.append(session)
+                    await self._ready(session)
         finally:
-            if entry is not None and entry in self._sockets:
-                self._sockets.remove(entry)
+            if session in self._sessions:
+                self._sessions.remove(session)
         return ws
 
-    async def _ready(self, ws: web.WebSocketResponse, shard_id: int, shard_count: int) -> None:
-        mine = [g for g in self.guilds.values() if (int(g.id) >> 22) % shard_count == shard_id]
+    async def _ready(self, session: _Session) -> None:
+        count = session.shard_count
+        mine = [g for g in self.guilds.values() if (int(g.id) >> 22) % count == session.shard_id]
         self._seq += 1
         ready = {
             "v": 10,
@@ -609,15 +630,13 @@ class FakeDiscord:
             "session_id": secrets.token_hex(16),
             "resume_gateway_url": self.gateway_url,
             "application": {"id": self.application_id, "flags": 0},
-            "shard": [shard_id, shard_count],
+            "shard": [session.shard_id, count],
             "private_channels": [],
         }
-        await ws.send_str(json.dumps({"op": 0, "t": "READY", "s": self._seq, "d": ready}))
+        await session.send({"op": 0, "t": "READY", "s": self._seq, "d": ready})
         bot_member = FakeMember(self.bot)
         for guild in mine:
             self._seq += 1
-            await ws.send_str(
-                json.dumps(
-                    {"op": 0, "t": "GUILD_CREATE", "s": self._seq, "d": guild.payload(bot_member)}
-                )
+            await session.send(
+                {"op": 0, "t": "GUILD_CREATE", "s": self._seq, "d": guild.payload(bot_member)}
             )

@@ -74,11 +74,11 @@ async def test_login_syncs_commands_generated_from_the_registry(bot: Bot) -> Non
         "all",
     ]
     assert by_name["link"]["options"][0]["autocomplete"] is True
-    identify = bot.fake.identifies[0]
+    identify = bot.fake.gateway.identifies[0]
     assert identify["token"] == bot.fake.token
     assert identify["intents"] & (1 << 1)  # Server Members, for invite tracking
-    await bot.fake.wait_for(lambda: bot.fake.heartbeat_acks >= 2)
-    assert bot.fake.compressed_sessions == 1  # discord.py asked for zlib-stream frames
+    await bot.fake.wait_for(lambda: bot.fake.gateway.heartbeat_acks >= 2)
+    assert bot.fake.gateway.compressed_sessions == 1  # discord.py asked for zlib-stream frames
 
 
 async def test_a_member_uses_every_affiliate_command(bot: Bot) -> None:

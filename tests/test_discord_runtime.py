@@ -54,7 +54,7 @@ async def test_affbot_run_starts_the_discord_adapter_when_a_token_is_set(tmp_pat
     config = load_config(tmp_path / "absent.toml", environ)
     running = asyncio.create_task(run_bot(config, console=False))
     try:
-        await fake.wait_for(lambda: fake.identifies, within=10)
+        await fake.wait_for(lambda: fake.gateway.identifies, within=10)
         await fake.wait_for(lambda: fake.syncs)
         interaction = await fake.slash(guild, alice, "programs")
         (answer,) = await fake.answer(interaction)
@@ -88,7 +88,7 @@ async def test_a_wrong_token_stops_affbot_run_with_an_error(
 
 async def test_sharded_clients_identify_each_shard_and_answer(services: Services) -> None:
     async with running_bot(services, shard_count=2, guild_commands=False) as bot:
-        shards = sorted(tuple(identify["shard"]) for identify in bot.fake.identifies)
+        shards = sorted(tuple(identify["shard"]) for identify in bot.fake.gateway.identifies)
         assert shards == [(0, 2), (1, 2)]
         (answer,) = await bot.run(bot.alice, "programs")
         assert "no open programs" in answer.embed["description"]

@@ -18,13 +18,14 @@ import asyncio
 import json
 import re
 import secrets
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
+from tests.fakes.discord_gateway import FakeGateway
+from tests.fakes.discord_interactions import interaction_payload
 from tests.fakes.discord_payloads import (
     EVERYONE_PERMISSIONS,
     FakeChannel,
@@ -38,9 +39,6 @@ from tests.fakes.discord_payloads import (
 )
 
 API = "/api/v10"
-OPTION_TYPES = {"subcommand": 1, "group": 2, "string": 3, "integer": 4, "boolean": 5}
-USER_OPTION = 6
-NUMBER_OPTION = 10
 
 
 @dataclass
@@ -83,24 +81,6 @@ class Sent:
         return self.body.get("data", self.body).get("allowed_mentions")
 
 
-@dataclass(eq=False)
-class _Session:
-    """One gateway connection (one shard); frames are zlib-stream compressed when asked."""
-
-    ws: web.WebSocketResponse
-    compressor: Any | None  # zlib.compressobj shared by the whole connection
-    shard_id: int = 0
-    shard_count: int = 1
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        text = json.dumps(frame)
-        if self.compressor is None:
-            await self.ws.send_str(text)
-            return
-        data = self.compressor.compress(text.encode()) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
-        await self.ws.send_bytes(data)
-
-
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=json.dumps(data).encode(),
@@ -124,22 +104,22 @@ class FakeDiscord:
         self.autocompletes: dict[str, list[dict[str, Any]]] = {}
         self.dm_channels: dict[str, str] = {}  # channel id -> user id
         self.requests: list[tuple[str, str]] = []
-        self.identifies: list[dict[str, Any]] = []
-        self.heartbeat_acks = 0
         self._failures: list[Failure] = []
         self._nonces: dict[tuple[str, str], dict[str, Any]] = {}
-        self._sessions: list[_Session] = []
-        self.compressed_sessions = 0
-        self._seq = 0
         self._runner: web.AppRunner | None = None
         self.port = 0
-        self.heartbeat_interval_ms = 41_250
+        self.gateway = FakeGateway(
+            self.bot,
+            self.application_id,
+            lambda: list(self.guilds.values()),
+            lambda: self.gateway_url,
+        )
 
     # Lifecycle.
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._inject_failures])
-        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/gateway", self.gateway.handle)
         routes = [
             ("GET", "/users/@me", self._me),
             ("GET", "/oauth2/applications/@me", self._application),
@@ -166,8 +146,7 @@ class FakeDiscord:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def close(self) -> None:
-        for session in list(self._sessions):
-            await session.ws.close()
+        await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -248,14 +227,7 @@ class FakeDiscord:
     async def dispatch(
         self, event: str, data: dict[str, Any], guild_id: str | None = None
     ) -> None:
-        for session in list(self._sessions):
-            # Guild events go to the guild's shard, direct-message events to shard 0.
-            count = session.shard_count
-            owner = (int(guild_id) >> 22) % count if guild_id is not None else 0
-            if owner != session.shard_id:
-                continue
-            self._seq += 1
-            await session.send({"op": 0, "t": event, "s": self._seq, "d": data})
+        await self.gateway.dispatch(event, data, guild_id)
 
     async def member_join(
         self, guild: FakeGuild, username: str, *, via: FakeInvite | None = None
@@ -286,87 +258,19 @@ class FakeDiscord:
     ) -> str:
         """Dispatch INTERACTION_CREATE for ``/command`` (``program add`` is a subcommand);
         with ``focused``, an autocomplete request for that option. Returns the id."""
-        words = command.split()
         scope = guild.id if guild is not None and guild.id in self.commands else None
-        definition = self.commands[scope][words[0]]
-        target = definition
-        for word in words[1:]:
-            target = next(o for o in target["options"] if o["name"] == word)
-        built, resolved = self._options(target, options or {}, guild, focused)
-        for word in reversed(words[1:]):
-            built = [{"name": word, "type": 1, "options": built}]
-        interaction_id = snowflake()
-        data: dict[str, Any] = {
-            "id": interaction_id,
-            "application_id": self.application_id,
-            "type": 4 if focused else 2,
-            "token": f"token-{interaction_id}",
-            "version": 1,
-            "data": {
-                "id": definition["id"],
-                "name": words[0],
-                "type": 1,
-                "options": built,
-                "resolved": resolved,
-            },
-            "locale": "en-US",
-            "entitlements": [],
-            "attachment_size_limit": 8 * 1024 * 1024,
-            "app_permissions": str((1 << 41) - 1),
-        }
-        if guild is not None:
-            channel_id = guild.system_channel_id or next(iter(guild.channels))
-            data["data"]["guild_id"] = guild.id if scope else None
-            data.update(
-                guild_id=guild.id,
-                guild_locale="en-US",
-                channel_id=channel_id,
-                channel=guild.channels[channel_id].payload(),
-                member={
-                    **member.payload(),
-                    "permissions": str(guild.permissions_of(member)),
-                },
-                context=0,
-                authorizing_integration_owners={"0": guild.id},
-            )
-        else:
-            channel = FakeChannel(snowflake(), "", type=1)
-            data.update(
-                channel_id=channel.id,
-                channel={**channel.payload(), "recipients": [member.user.payload()]},
-                user=member.user.payload(),
-                context=1,
-                authorizing_integration_owners={"0": member.user.id},
-            )
+        data = interaction_payload(
+            self.commands[scope],
+            self.application_id,
+            guild,
+            member,
+            command,
+            options or {},
+            focused=focused,
+            guild_scoped=scope is not None,
+        )
         await self.dispatch("INTERACTION_CREATE", data, guild.id if guild else None)
-        return interaction_id
-
-    def _options(
-        self,
-        target: dict[str, Any],
-        values: dict[str, Any],
-        guild: FakeGuild | None,
-        focused: str | None,
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        known = {option["name"]: option for option in target.get("options", [])}
-        built = []
-        resolved: dict[str, Any] = {}
-        for name, value in values.items():
-            option = known[name]  # KeyError: the synced command has no such option
-            entry: dict[str, Any] = {"name": name, "type": option["type"], "value": value}
-            if option["type"] == USER_OPTION:
-                member: FakeMember = value
-                entry["value"] = member.user.id
-                users = resolved.setdefault("users", {})
-                users[member.user.id] = member.user.payload()
-                if guild is not None:
-                    members = resolved.setdefault("members", {})
-                    members[member.user.id] = member.payload(with_user=False)
-            if name == focused:
-                entry["focused"] = True
-                entry["value"] = str(value)
-            built.append(entry)
-        return built, resolved
+        return str(data["id"])
 
     # Waiting for what the bot did.
 
@@ -590,53 +494,3 @@ class FakeDiscord:
             else:
                 files.append((part.filename or "", bytes(await part.read())))  # type: ignore[union-attr]
         return body, files
-
-    # The gateway.
-
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        compressed = request.query.get("compress") == "zlib-stream"
-        self.compressed_sessions += compressed
-        session = _Session(ws, zlib.compressobj() if compressed else None)
-        await session.send({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
-        try:
-            async for message in ws:
-                if message.type is not WSMsgType.TEXT:
-                    continue
-                frame = json.loads(message.data)
-                if frame["op"] == 1:
-                    self.heartbeat_acks += 1
-                    await session.send({"op": 11})
-                elif frame["op"] == 2:
-                    identify = frame["d"]
-                    self.identifies.append(identify)
-                    session.shard_id, session.shard_count = identify.get("shard") or [0, 1]
-                    self._sessions.append(session)
-                    await self._ready(session)
-        finally:
-            if session in self._sessions:
-                self._sessions.remove(session)
-        return ws
-
-    async def _ready(self, session: _Session) -> None:
-        count = session.shard_count
-        mine = [g for g in self.guilds.values() if (int(g.id) >> 22) % count == session.shard_id]
-        self._seq += 1
-        ready = {
-            "v": 10,
-            "user": self.bot.payload(),
-            "guilds": [{"id": guild.id, "unavailable": True} for guild in mine],
-            "session_id": secrets.token_hex(16),
-            "resume_gateway_url": self.gateway_url,
-            "application": {"id": self.application_id, "flags": 0},
-            "shard": [session.shard_id, count],
-            "private_channels": [],
-        }
-        await session.send({"op": 0, "t": "READY", "s": self._seq, "d": ready})
-        bot_member = FakeMember(self.bot)
-        for guild in mine:
-            self._seq += 1
-            await session.send(
-                {"op": 0, "t": "GUILD_CREATE", "s": self._seq, "d": guild.payload(bot_member)}
-            )

@@ -71,7 +71,7 @@ async def running_bot(
     heartbeat_ms: int = 41_250,
 ) -> AsyncIterator[Bot]:
     fake = FakeDiscord()
-    fake.heartbeat_interval_ms = heartbeat_ms
+    fake.gateway.heartbeat_interval_ms = heartbeat_ms
     guild = fake.add_guild("Affiliate Hub")
     manager_role = fake.add_role(guild, "Program team")
     admin_role = fake.add_role(guild, "Admins", MANAGE_GUILD)

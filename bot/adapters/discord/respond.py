@@ -76,10 +76,17 @@ class InteractionRunner:
         done, _ = await asyncio.wait({work}, timeout=self._defer_after)
         deferred = not done
         if deferred:
-            await interaction.response.defer(ephemeral=spec.private, thinking=True)
+            try:
+                await interaction.response.defer(ephemeral=spec.private, thinking=True)
+            except discord.HTTPException:
+                # Too late or refused: the work still finishes (it may have written), and
+                # sending below will fail and be logged rather than leave a dangling task.
+                log.exception("could not defer /%s for %s", spec.name, actor.label)
         replies = await work
-        await self._send(interaction, replies, deferred=deferred)
-        await self._touch(actor)
+        try:
+            await self._send(interaction, replies, deferred=deferred)
+        finally:
+            await self._touch(actor)
 
     async def _replies(
         self,

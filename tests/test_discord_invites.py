@@ -88,6 +88,19 @@ async def test_no_invite_for_refused_links_or_programs_without_invites(bot: Bot)
     assert not [r for r in bot.fake.requests if r[1].endswith("/invites") and r[0] == "POST"]
 
 
+async def test_the_link_still_comes_when_the_invite_cannot_be_made(bot: Bot) -> None:
+    bot.fake.fail(
+        "POST", r"/channels/\d+/invites$", 403, code=50013, message="Missing Permissions"
+    )
+    await bot.one(bot.alice, "join", {"program": "spring-sale"})
+    (link,) = await bot.run(bot.alice, "link", {"program": "spring-sale"})
+    assert link.embed["title"] == "Your link for Spring Sale"
+    async with bot.services.database.read() as store:
+        alice = await store.affiliates.by_identity("discord", bot.alice.user.id)
+        assert alice is not None
+        assert await store.server_joins.invite_of(alice.id, bot.guild.id) is None
+
+
 async def test_a_join_through_an_invite_is_attributed_once(bot: Bot) -> None:
     code = await alice_invite(bot)
     newcomer = await bot.fake.member_join(bot.guild, "newcomer", via=bot.guild.invites[code])

@@ -107,7 +107,7 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
         for host, port, *_ in runner.addresses:
             log.info("tracking server listening on http://%s:%s", host, port)
         log.info("referral links use %s", config.web.public_base_url)
-        _warn_unbuilt(platforms, built={"telegram"})
+        _warn_unbuilt(platforms, built={"telegram", "discord"})
         if telegram is not None:
             try:
                 await telegram.start()
@@ -115,6 +115,8 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
                 await runner.cleanup()
                 raise
         tasks: list[asyncio.Task[None]] = []
+        if "discord" in platforms:
+            tasks.append(_start_discord(core, stop))
         if console is None:
             console = not platforms and sys.stdin.isatty()
         if console:
@@ -165,6 +167,22 @@ def announce_targets(config: Config) -> tuple[tuple[str, str], ...]:
         [("discord", str(channel)) for channel in config.discord.announce_channel_ids]
         + [("telegram", str(chat)) for chat in config.telegram.announce_chat_ids]
     )
+
+
+def _start_discord(core: Core, stop: asyncio.Event) -> asyncio.Task[None]:
+    """Run the Discord adapter; if it ends (bad token, lost for good) the process stops."""
+    from bot.adapters.discord.client import DiscordAdapter
+
+    adapter = DiscordAdapter(core.config.discord, core.dispatcher, clock=core.services.clock)
+    task = asyncio.create_task(adapter.run(), name="discord")
+
+    def ended(finished: asyncio.Task[None]) -> None:
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error("the Discord adapter stopped", exc_info=finished.exception())
+        stop.set()
+
+    task.add_done_callback(ended)
+    return task
 
 
 def _configured_platforms(config: Config) -> list[str]:

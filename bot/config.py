@@ -97,6 +97,14 @@ class DiscordConfig(_Section):
     gateway_url: str = "wss://gateway.discord.gg/"
     manager_role_ids: IdList = Field(default_factory=list)
     announce_channel_ids: IdList = Field(default_factory=list)
+    # Servers to sync slash commands to at start-up (instant); empty: global commands.
+    guild_ids: IdList = Field(default_factory=list)
+    # Gateway shards (discord.py AutoShardedClient); unset: one connection.
+    shard_count: int | None = Field(default=None, ge=1, le=1024)
+    # Personal server invites and join tracking; needs the Server Members intent.
+    track_invites: bool = False
+    # Where affiliate invites lead, per server; default: the server's system channel.
+    invite_channel_ids: IdList = Field(default_factory=list)
 
     @field_validator("api_base_url")
     @classmethod

@@ -332,3 +332,38 @@ payout_conversions = Table(
     UniqueConstraint("conversion_id"),
     Index(None, "payout_id"),
 )
+
+# Discord server invites handed to affiliates: one per affiliate and server, reused.
+discord_invites = Table(
+    "discord_invites",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("guild_id", String(32), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("affiliate_id", "guild_id"),
+)
+
+# Members who joined a Discord server, attributed to an affiliate's invite when exactly one
+# invite's use count rose. Informational only: joins never earn commission, points or rank.
+server_joins = Table(
+    "server_joins",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", String(32), nullable=False),
+    Column("member_id", String(32), nullable=False),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="SET NULL")),
+    Column("program_id", ForeignKey("programs.id", ondelete="SET NULL")),
+    Column("invite_code", String(32)),
+    Column("unattributed_reason", String(16)),
+    Column("status", String(8), nullable=False, server_default="joined"),
+    Column("joined_at", UtcDateTime, nullable=False),
+    Column("left_at", UtcDateTime),
+    _one_of("status", "joined", "left"),
+    _one_of("unattributed_reason", "vanity", "ambiguous", "missed", "other"),
+    UniqueConstraint("guild_id", "member_id"),
+    Index(None, "affiliate_id", "joined_at"),
+)

@@ -14,6 +14,7 @@ from storage.performance import PerformanceRepository
 from storage.programs import ProgramRepository
 from storage.referrals import ReferralRepository
 from storage.reports import ReportRepository
+from storage.server_joins import ServerJoinRepository
 from storage.targets import TargetRepository
 
 
@@ -33,3 +34,4 @@ class Store:
         self.payouts = PayoutRepository(connection)
         self.reports = ReportRepository(connection)
         self.targets = TargetRepository(connection)
+        self.server_joins = ServerJoinRepository(connection)

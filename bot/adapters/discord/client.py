@@ -1,0 +1,279 @@
+"""The Discord adapter: a discord.py client built from config, its slash commands and events.
+
+``DiscordAdapter.run()`` logs in, syncs the slash commands generated from the registry
+(to the configured servers, else globally), connects to the gateway and answers
+interactions until cancelled. discord.py keeps its REST root and gateway URL in class
+attributes; ``endpoints()`` points them at the configured URLs for the adapter's lifetime
+and restores them afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
+from typing import Any, Protocol
+
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.adapters.discord.delivery import DiscordSender
+from bot.adapters.discord.invites import InviteTracker
+from bot.adapters.discord.respond import DEFER_AFTER, InteractionRunner
+from bot.adapters.discord.slash import build_commands
+from bot.config import DiscordConfig
+from commands.dispatcher import Dispatcher
+from commands.registry import CommandSpec
+
+log = logging.getLogger(__name__)
+
+# discord.py waits out shorter rate limits itself; longer ones raise RateLimited (its
+# minimum allowed value), which delivery turns into a reschedule.
+MAX_RATELIMIT_WAIT = 30.0
+# On shutdown, handlers still writing (a join, a reply's bookkeeping) get this long.
+SHUTDOWN_GRACE = 5.0
+# Seconds between shard IDENTIFYs: Discord's identify limit for max_concurrency 1.
+IDENTIFY_SPACING = 5.0
+
+
+@contextlib.contextmanager
+def endpoints(api_base_url: str, gateway_url: str) -> Iterator[None]:
+    """Point discord.py at a REST root and gateway (process-global), restoring on exit."""
+    saved = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
+    Route.BASE = api_base_url.rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+    try:
+        yield
+    finally:
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+class _Hooks(Protocol):
+    async def setup(self) -> None: ...
+    async def ready(self) -> None: ...
+    async def guild_joined(self, guild: discord.Guild) -> None: ...
+    async def member_joined(self, member: discord.Member) -> None: ...
+    async def member_left(self, payload: discord.RawMemberRemoveEvent) -> None: ...
+    def invite_created(self, invite: discord.Invite) -> None: ...
+    def invite_deleted(self, invite: discord.Invite) -> None: ...
+
+
+class _Events:
+    """The client's event methods, forwarded to the adapter (shared by both client kinds)."""
+
+    hooks: _Hooks
+
+    async def setup_hook(self) -> None:
+        await self.hooks.setup()
+
+    async def on_ready(self) -> None:
+        await self.hooks.ready()
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.hooks.guild_joined(guild)
+
+    async def on_member_join(self, member: discord.Member) -> None:
+        await self.hooks.member_joined(member)
+
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        await self.hooks.member_left(payload)
+
+    async def on_invite_create(self, invite: discord.Invite) -> None:
+        self.hooks.invite_created(invite)
+
+    async def on_invite_delete(self, invite: discord.Invite) -> None:
+        self.hooks.invite_deleted(invite)
+
+
+class AffbotClient(_Events, discord.Client):
+    def __init__(self, hooks: _Hooks, **options: Any) -> None:
+        self.hooks = hooks
+        super().__init__(**options)
+
+
+class ShardedAffbotClient(_Events, discord.AutoShardedClient):
+    def __init__(self, hooks: _Hooks, *, identify_spacing: float, **options: Any) -> None:
+        self.hooks = hooks
+        self.identify_spacing = identify_spacing
+        super().__init__(**options)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # Discord allows one IDENTIFY per 5 s (max_concurrency 1); a local gateway needs no wait.
+        if not initial:
+            await asyncio.sleep(self.identify_spacing)
+
+
+def intents(config: DiscordConfig) -> discord.Intents:
+    """Only what the bot uses: server data, plus members and invites for invite tracking.
+
+    Server Members is privileged: it must be switched on in the developer portal, so it is
+    requested only when ``track_invites`` is on.
+    """
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    if config.track_invites:
+        wanted.members = True
+        wanted.invites = True
+    return wanted
+
+
+class DiscordAdapter:
+    """Slash commands, invite tracking and the outbox sender for one bot token."""
+
+    platform = "discord"
+
+    def __init__(
+        self,
+        config: DiscordConfig,
+        dispatcher: Dispatcher,
+        *,
+        clock: Callable[[], datetime],
+        guild_ready_timeout: float = 2.0,
+        defer_after: float = DEFER_AFTER,
+        identify_spacing: float = IDENTIFY_SPACING,
+    ) -> None:
+        if config.token is None or not config.token.get_secret_value():
+            raise ValueError("discord.token is not set")
+        self._config = config
+        options: dict[str, Any] = {
+            "intents": intents(config),
+            "allowed_mentions": discord.AllowedMentions.none(),
+            "max_ratelimit_timeout": MAX_RATELIMIT_WAIT,
+            "guild_ready_timeout": guild_ready_timeout,
+            "chunk_guilds_at_startup": False,
+        }
+        self.client: discord.Client
+        if config.shard_count is not None and config.shard_count > 1:
+            self.client = ShardedAffbotClient(
+                self,
+                shard_count=config.shard_count,
+                identify_spacing=identify_spacing,
+                **options,
+            )
+        else:
+            self.client = AffbotClient(self, **options)
+        self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
+        self.tree.on_error = self._command_failed  # type: ignore[method-assign]
+        database = dispatcher.services.database
+        self.invites = (
+            InviteTracker(
+                self.client,
+                database,
+                clock=clock,
+                guild_ids=config.guild_ids,
+                invite_channel_ids=config.invite_channel_ids,
+            )
+            if config.track_invites
+            else None
+        )
+        self.runner = InteractionRunner(
+            dispatcher,
+            manager_role_ids=config.manager_role_ids,
+            clock=clock,
+            invites=self.invites,
+            defer_after=defer_after,
+        )
+        for command in build_commands(dispatcher.registry, self._run_command, self.runner.suggest):
+            self.tree.add_command(command)
+        self._busy: set[asyncio.Task[Any]] = set()
+        self.sender = DiscordSender(self.client)
+        self._ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Log in, sync commands, serve the gateway until cancelled; always closes."""
+        token = self._config.token.get_secret_value() if self._config.token else ""
+        with endpoints(self._config.api_base_url, self._config.gateway_url):
+            try:
+                await self.client.start(token, reconnect=True)
+            finally:
+                if not self.client.is_closed():
+                    await self.client.close()
+                await self._drain()
+
+    @contextlib.asynccontextmanager
+    async def _tracked(self) -> AsyncIterator[None]:
+        """Mark the current event handler busy, so shutdown lets it finish its writes."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._busy.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._busy.discard(task)
+
+    async def _drain(self) -> None:
+        pending = {task for task in self._busy if task is not asyncio.current_task()}
+        if pending:
+            log.info("waiting for %d Discord handlers to finish", len(pending))
+            await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+
+    async def _run_command(
+        self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]
+    ) -> None:
+        async with self._tracked():
+            await self.runner.run(interaction, spec, values)
+
+    async def wait_until_ready(self) -> None:
+        """Until the gateway is ready and invite counts are known (tests, delivery)."""
+        await self._ready.wait()
+
+    # Hooks called by the client.
+
+    async def setup(self) -> None:
+        """Sync the slash commands: per configured server (instant), else globally."""
+        try:
+            if self._config.guild_ids:
+                for guild_id in self._config.guild_ids:
+                    guild = discord.Object(guild_id)
+                    self.tree.copy_global_to(guild=guild)
+                    synced = await self.tree.sync(guild=guild)
+                    log.info("synced %d slash commands to server %s", len(synced), guild_id)
+            else:
+                synced = await self.tree.sync()
+                log.info("synced %d global slash commands", len(synced))
+        except discord.HTTPException:
+            # Commands registered by an earlier start keep working; say so loudly.
+            log.exception("could not sync slash commands; the previous set stays in place")
+
+    async def ready(self) -> None:
+        user = self.client.user
+        log.info("Discord: logged in as %s in %d servers", user, len(self.client.guilds))
+        if self.invites is not None:
+            for guild in self.client.guilds:
+                await self.invites.prime(guild)
+        self._ready.set()
+
+    async def guild_joined(self, guild: discord.Guild) -> None:
+        if self.invites is not None:
+            async with self._tracked():
+                await self.invites.prime(guild)
+
+    async def member_joined(self, member: discord.Member) -> None:
+        if self.invites is not None:
+            async with self._tracked():
+                await self.invites.member_joined(member)
+
+    async def member_left(self, payload: discord.RawMemberRemoveEvent) -> None:
+        if self.invites is not None:
+            async with self._tracked():
+                await self.invites.member_left(payload.guild_id, payload.user.id)
+
+    def invite_created(self, invite: discord.Invite) -> None:
+        if self.invites is not None:
+            self.invites.invite_created(invite)
+
+    def invite_deleted(self, invite: discord.Invite) -> None:
+        if self.invites is not None:
+            self.invites.invite_deleted(invite)
+
+    async def _command_failed(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error("slash command /%s failed", command, exc_info=error)

@@ -1,0 +1,155 @@
+"""Answering slash commands: who is asking, the dispatcher call, deferral and sending.
+
+Discord gives an interaction three seconds for its first response. The dispatcher runs as a
+task; if it has not finished after ``defer_after`` seconds the interaction is deferred
+(Discord shows "thinking…", ephemeral when the command's replies are private) and the
+replies follow up when they are ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.adapters.discord.render import render
+from bot.adapters.discord.slash import raw_options
+from commands.dispatcher import Dispatcher
+from commands.invocation import Actor, ChatKind
+from commands.registry import CommandSpec
+from commands.reply import Reply
+
+if TYPE_CHECKING:
+    from bot.adapters.discord.invites import InviteTracker
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+# Well inside Discord's 3 s window, leaving time for the defer request itself.
+DEFER_AFTER = 2.0
+SUGGESTION_LIMIT = 25
+
+
+def actor_for(interaction: discord.Interaction, manager_role_ids: Sequence[int]) -> Actor:
+    """The caller as the core sees them; managers by configured role or Manage Server.
+
+    In direct messages nobody is a manager: there is no server whose roles could say so.
+    """
+    user = interaction.user
+    is_manager = False
+    if interaction.guild_id is not None and isinstance(user, discord.Member):
+        permissions = interaction.permissions
+        by_permission = permissions.administrator or permissions.manage_guild
+        by_role = any(role.id in manager_role_ids for role in user.roles)
+        is_manager = by_permission or by_role
+    return Actor(PLATFORM, str(user.id), user.display_name, is_manager=is_manager)
+
+
+class InteractionRunner:
+    """Runs one slash command through the dispatcher and answers the interaction."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        manager_role_ids: Sequence[int],
+        clock: Callable[[], datetime],
+        invites: InviteTracker | None = None,
+        defer_after: float = DEFER_AFTER,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._manager_role_ids = tuple(manager_role_ids)
+        self._clock = clock
+        self._invites = invites
+        self._defer_after = defer_after
+
+    async def run(
+        self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]
+    ) -> None:
+        actor = actor_for(interaction, self._manager_role_ids)
+        options = raw_options(spec, values)
+        work = asyncio.create_task(self._replies(interaction, spec, options, actor))
+        done, _ = await asyncio.wait({work}, timeout=self._defer_after)
+        deferred = not done
+        if deferred:
+            try:
+                await interaction.response.defer(ephemeral=spec.private, thinking=True)
+            except discord.HTTPException:
+                # Too late or refused: the work still finishes (it may have written), and
+                # sending below will fail and be logged rather than leave a dangling task.
+                log.exception("could not defer /%s for %s", spec.name, actor.label)
+        replies = await work
+        try:
+            await self._send(interaction, replies, deferred=deferred)
+        finally:
+            await self._touch(actor)
+
+    async def _replies(
+        self,
+        interaction: discord.Interaction,
+        spec: CommandSpec,
+        options: dict[str, str],
+        actor: Actor,
+    ) -> list[Reply]:
+        in_guild = interaction.guild_id is not None
+        replies = await self._dispatcher.execute(
+            spec,
+            options,
+            actor,
+            ChatKind.GROUP if in_guild else ChatKind.PRIVATE,
+            chat_id=str(interaction.channel_id) if interaction.channel_id else None,
+        )
+        if spec.name == "link" and self._invites is not None and interaction.guild is not None:
+            try:
+                extra = await self._invites.reply_for_link(
+                    interaction.guild, actor, options.get("program", "")
+                )
+            except (discord.HTTPException, OSError):
+                # The link itself is what the affiliate asked for; the invite can wait.
+                log.exception("could not hand out a server invite to %s", actor.label)
+                extra = None
+            if extra is not None:
+                replies.append(extra)
+        return replies
+
+    async def _send(
+        self, interaction: discord.Interaction, replies: list[Reply], *, deferred: bool
+    ) -> None:
+        for index, reply in enumerate(replies):
+            rendered = render(reply)
+            kwargs = rendered.send_kwargs()
+            if index == 0 and not deferred:
+                await interaction.response.send_message(ephemeral=rendered.ephemeral, **kwargs)
+            else:
+                await interaction.followup.send(ephemeral=rendered.ephemeral, **kwargs)
+
+    async def _touch(self, actor: Actor) -> None:
+        """Talking to the bot makes a Discord account reachable for DMs again."""
+        try:
+            async with self._dispatcher.services.database.transaction() as store:
+                await store.affiliates.touch(PLATFORM, actor.user_id, now=self._clock())
+        except Exception:
+            log.exception("could not note that %s is reachable", actor.label)
+
+    async def suggest(
+        self, interaction: discord.Interaction, source: str, current: str
+    ) -> list[str]:
+        """Autocomplete values for a parameter's suggestion source."""
+        if source != "program":
+            log.debug("no suggestions for autocomplete source %r", source)
+            return []
+        actor = actor_for(interaction, self._manager_role_ids)
+        typed = current.strip().lower()
+        async with self._dispatcher.services.database.read() as store:
+            programs = await store.programs.list(status=None if actor.is_manager else "active")
+        matches = [
+            program.slug
+            for program in programs
+            if typed in program.slug or typed in program.name.lower()
+        ]
+        matches.sort(key=lambda slug: (not slug.startswith(typed), slug))
+        return matches[:SUGGESTION_LIMIT]

@@ -22,6 +22,7 @@ from commands.dispatcher import Dispatcher
 from commands.invocation import Actor, ChatKind
 from commands.registry import CommandSpec
 from commands.reply import Reply
+from commands.who import label
 
 if TYPE_CHECKING:
     from bot.adapters.discord.invites import InviteTracker
@@ -137,13 +138,29 @@ class InteractionRunner:
 
     async def suggest(
         self, interaction: discord.Interaction, source: str, current: str
-    ) -> list[str]:
-        """Autocomplete values for a parameter's suggestion source."""
+    ) -> list[tuple[str, str]]:
+        """Autocomplete (label, value) pairs for a parameter's suggestion source.
+
+        Affiliates are suggested to managers only, by name or alias on any platform, and
+        sent as ``#id`` so the core resolves exactly the one that was picked.
+        """
+        actor = actor_for(interaction, self._manager_role_ids)
+        typed = current.strip().lower()
+        if source == "affiliate":
+            if not actor.is_manager:
+                return []
+            async with self._dispatcher.services.database.read() as store:
+                affiliates = await store.affiliates.all_affiliates()
+            found = [
+                (label(affiliate), f"#{affiliate.id}")
+                for affiliate in affiliates
+                if typed
+                in f"#{affiliate.id} {affiliate.display_name} {affiliate.alias or ''}".lower()
+            ]
+            return found[:SUGGESTION_LIMIT]
         if source != "program":
             log.debug("no suggestions for autocomplete source %r", source)
             return []
-        actor = actor_for(interaction, self._manager_role_ids)
-        typed = current.strip().lower()
         async with self._dispatcher.services.database.read() as store:
             programs = await store.programs.list(status=None if actor.is_manager else "active")
         matches = [
@@ -152,4 +169,4 @@ class InteractionRunner:
             if typed in program.slug or typed in program.name.lower()
         ]
         matches.sort(key=lambda slug: (not slug.startswith(typed), slug))
-        return matches[:SUGGESTION_LIMIT]
+        return [(slug, slug) for slug in matches[:SUGGESTION_LIMIT]]

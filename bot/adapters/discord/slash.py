@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 # Handles one invocation: the spec and the option values discord.py converted.
 Runner = Callable[[discord.Interaction, CommandSpec, dict[str, Any]], Awaitable[None]]
 # Suggestions for an autocomplete source (``program``) given what the user typed so far.
-Suggester = Callable[[discord.Interaction, str, str], Awaitable[list[str]]]
+# (label shown, value sent) pairs for an autocomplete source given what was typed so far.
+Suggester = Callable[[discord.Interaction, str, str], Awaitable[list[tuple[str, str]]]]
 
 MAX_CHOICES = 25  # Discord's limit for choices and autocomplete results
 DESCRIPTION_LIMIT = 100
@@ -141,7 +142,7 @@ def _annotation(param: Param) -> Any:
     annotation: Any
     if param.kind is ParamKind.FLAG:
         annotation = bool
-    elif param.kind is ParamKind.USER:
+    elif param.kind is ParamKind.USER and not param.autocomplete:
         annotation = discord.User
     elif param.kind is ParamKind.NUMBER:
         annotation = float
@@ -166,10 +167,13 @@ def _autocomplete(param: Param, suggest: Suggester) -> Any:
     ) -> list[app_commands.Choice[str]]:
         if param.choices:
             lowered = current.lower()
-            values = [choice for choice in param.choices if lowered in choice]
+            pairs = [(choice, choice) for choice in param.choices if lowered in choice]
         else:
-            values = await suggest(interaction, source, current)
-        return [app_commands.Choice(name=value, value=value) for value in values[:MAX_CHOICES]]
+            pairs = await suggest(interaction, source, current)
+        return [
+            app_commands.Choice(name=_fit(label), value=value)
+            for label, value in pairs[:MAX_CHOICES]
+        ]
 
     return complete
 

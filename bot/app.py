@@ -90,7 +90,8 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        runner = web.AppRunner(build_web_app(core.services), access_log=None)
+        # The app's cleanup flushes the click buffer, so runner.cleanup() below loses no click.
+        runner = web.AppRunner(build_web_app(core.services, config.tracking), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.web.host, config.web.port)
         await site.start()

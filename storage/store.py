@@ -6,9 +6,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.affiliates import AffiliateRepository
 from storage.audit import AuditRepository
+from storage.caps import CapRepository
+from storage.clicks import ClickRepository
+from storage.conversions import ConversionRepository
+from storage.instance import InstanceSettingsRepository
 from storage.links import LinkRepository
 from storage.outbox import OutboxRepository
 from storage.performance import PerformanceRepository
+from storage.program_settings import ProgramSettingsRepository
 from storage.programs import ProgramRepository
 
 
@@ -23,3 +28,8 @@ class Store:
         self.performance = PerformanceRepository(connection)
         self.audit = AuditRepository(connection)
         self.outbox = OutboxRepository(connection)
+        self.clicks = ClickRepository(connection)
+        self.conversions = ConversionRepository(connection)
+        self.caps = CapRepository(connection)
+        self.program_settings = ProgramSettingsRepository(connection)
+        self.instance = InstanceSettingsRepository(connection)

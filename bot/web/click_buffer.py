@@ -1,0 +1,117 @@
+"""The click buffer: redirects hand clicks over in memory; batches reach the database.
+
+A redirect must not wait for a database write, and SQLite pays a thread hop per awaited
+call, so clicks are collected here and written by a background task with one
+``executemany`` per batch in one transaction: when ``batch_size`` clicks are waiting, or
+every ``flush_seconds``, and always when the server stops. A failed batch is put back and
+retried on the next flush instead of being lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from bot.web.metrics import Metrics
+from storage import Database
+from storage.clicks import NewClick
+
+log = logging.getLogger(__name__)
+
+# Beyond this many unwritten clicks (a long database outage) the oldest are dropped, with a
+# log line, rather than letting memory grow without bound.
+MAX_PENDING = 1_000_000
+
+
+class ClickBuffer:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        batch_size: int,
+        flush_seconds: float,
+        metrics: Metrics,
+    ) -> None:
+        self._database = database
+        self._batch_size = batch_size
+        self._flush_seconds = flush_seconds
+        self._metrics = metrics
+        self._pending: list[NewClick] = []
+        self._pending_ids: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        metrics.buffer_depth = self.depth
+
+    def depth(self) -> int:
+        """Clicks waiting to be written."""
+        return len(self._pending)
+
+    def holds(self, click_id: str) -> bool:
+        """Whether a click is still waiting here (a postback for it must flush first)."""
+        return click_id in self._pending_ids
+
+    def add(self, click: NewClick) -> None:
+        """Queue a click; never blocks the request that made it."""
+        self._pending.append(click)
+        self._pending_ids.add(click.click_id)
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="click-buffer")
+
+    async def stop(self) -> None:
+        """Stop the background writer and write everything still waiting."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while self._pending:
+            if not await self.flush():
+                log.error("could not write %s clicks on shutdown", len(self._pending))
+                break
+
+    async def flush(self) -> bool:
+        """Write up to ``batch_size`` waiting clicks per transaction until none wait.
+
+        Returns:
+            Whether everything that was waiting got written.
+        """
+        async with self._lock:
+            while self._pending:
+                batch = self._pending[: self._batch_size]
+                del self._pending[: len(batch)]
+                started = time.perf_counter()
+                try:
+                    async with self._database.transaction() as store:
+                        await store.clicks.add_many(batch)
+                except Exception:
+                    self._metrics.click_write_failures += 1
+                    log.exception("writing %s clicks failed; keeping them to retry", len(batch))
+                    self._pending[:0] = batch
+                    self._trim()
+                    return False
+                self._metrics.flush_seconds.observe(time.perf_counter() - started)
+                self._metrics.clicks_written += len(batch)
+                self._pending_ids.difference_update(click.click_id for click in batch)
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._flush_seconds)
+            self._wake.clear()
+            await self.flush()
+
+    def _trim(self) -> None:
+        excess = len(self._pending) - MAX_PENDING
+        if excess > 0:
+            dropped = self._pending[:excess]
+            del self._pending[:excess]
+            self._pending_ids.difference_update(click.click_id for click in dropped)
+            log.error("click buffer full: dropped the %s oldest unwritten clicks", excess)

@@ -1,0 +1,60 @@
+"""Who clicked: link-preview bots versus people, browser families, hashed visitors.
+
+Chat apps fetch every link posted in a chat to draw a preview (Telegram, Discord, Slack,
+X, Facebook, WhatsApp, …); those fetches are redirected like anyone else but never counted,
+or posting a link would inflate its own stats. Visitors are identified by a salted SHA-256
+of their IP address: enough to count unique visitors, useless for finding anyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import urlsplit
+
+# Preview fetchers by name, then generic crawler words (checked case-insensitively).
+_BOTS = re.compile(
+    r"telegrambot|discordbot|slackbot|slack-imgproxy|twitterbot|facebookexternalhit|facebot"
+    r"|whatsapp|linkedinbot|skypeuripreview|embedly|pinterest|redditbot|vkshare|viber"
+    r"|applebot|googlebot|bingbot|yandex|baiduspider|duckduckbot|mastodon|bluesky|iframely"
+    r"|headlesschrome|\bbot\b|bot/|-bot|_bot|crawler|spider|preview|scraper",
+    re.IGNORECASE,
+)
+# Order matters: Edge and Opera also say Chrome; Chrome also says Safari.
+_FAMILIES = (
+    ("edge", re.compile(r"Edg(e|A|iOS)?/")),
+    ("opera", re.compile(r"OPR/|Opera")),
+    ("samsung", re.compile(r"SamsungBrowser/")),
+    ("firefox", re.compile(r"Firefox/|FxiOS/")),
+    ("chrome", re.compile(r"Chrome/|CriOS/")),
+    ("safari", re.compile(r"Safari/")),
+)
+
+
+def is_preview_bot(user_agent: str) -> bool:
+    """Whether a request comes from a link-preview fetcher or a crawler."""
+    return not user_agent or bool(_BOTS.search(user_agent))
+
+
+def user_agent_family(user_agent: str) -> str:
+    """A coarse browser family (``chrome``, ``safari``, …, ``other``) for stats."""
+    for family, pattern in _FAMILIES:
+        if pattern.search(user_agent):
+            return family
+    return "other"
+
+
+def referer_host(referer: str | None) -> str | None:
+    """Only the host of the referring page: paths can carry personal data."""
+    if not referer:
+        return None
+    try:
+        host = urlsplit(referer).hostname
+    except ValueError:
+        return None
+    return host[:255] if host else None
+
+
+def hash_ip(salt: str, address: str) -> str:
+    """The salted SHA-256 of an IP address, hex (64 characters)."""
+    return hashlib.sha256(f"{salt}\x00{address}".encode()).hexdigest()

@@ -124,7 +124,7 @@ class ClickRepository:
             .where(and_(*conditions))
             .group_by(links.c.program_id)
         )
-        raw: dict[int, int] = dict(raw_rows.tuples().all())
+        raw: dict[int, int] = {row[0]: row[1] for row in raw_rows}
         visits = (
             select(links.c.program_id, clicks.c.link_id, clicks.c.ip_hash, clicks.c.hour_bucket)
             .select_from(joined)
@@ -135,7 +135,7 @@ class ClickRepository:
         unique_rows = await self._connection.execute(
             select(visits.c.program_id, func.count()).group_by(visits.c.program_id)
         )
-        unique: dict[int, int] = dict(unique_rows.tuples().all())
+        unique: dict[int, int] = {row[0]: row[1] for row in unique_rows}
         return [
             ClickCounts(program_id=program_id, raw=count, unique=unique.get(program_id, 0))
             for program_id, count in sorted(raw.items())

@@ -245,7 +245,7 @@ class ConversionRepository:
             .group_by(conversions.c.currency)
             .order_by(conversions.c.currency)
         )
-        return {currency: int(total or 0) for currency, total in rows.tuples()}
+        return {row[0]: int(row[1] or 0) for row in rows}
 
     async def count(self, *, program_id: int | None = None) -> int:
         query = select(func.count()).select_from(conversions)

@@ -76,14 +76,20 @@ class ClickBuffer:
                 log.error("could not write %s clicks on shutdown", len(self._pending))
                 break
 
-    async def flush(self) -> bool:
+    async def flush(self, *, full_batches_only: bool = False) -> bool:
         """Write up to ``batch_size`` waiting clicks per transaction until none wait.
 
+        Args:
+            full_batches_only: leave a partial batch for later (the size trigger's way,
+                which keeps batches full under load); the timer and shutdown write all.
+
         Returns:
-            Whether everything that was waiting got written.
+            Whether everything that was to be written got written.
         """
         async with self._lock:
-            while self._pending:
+            while self._pending and (
+                not full_batches_only or len(self._pending) >= self._batch_size
+            ):
                 batch = self._pending[: self._batch_size]
                 del self._pending[: len(batch)]
                 started = time.perf_counter()
@@ -103,10 +109,11 @@ class ClickBuffer:
 
     async def _run(self) -> None:
         while True:
+            woken = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._flush_seconds)
+                woken = await asyncio.wait_for(self._wake.wait(), timeout=self._flush_seconds)
             self._wake.clear()
-            await self.flush()
+            await self.flush(full_batches_only=woken)
 
     def _trim(self) -> None:
         excess = len(self._pending) - MAX_PENDING

@@ -95,7 +95,7 @@ class ConversionInput:
     """A validated conversion, in our names and units."""
 
     txn_id: str
-    amount_minor: int
+    amount_minor: int | None  # None: not given (fine for a status change or a lead)
     currency: str
     status: ConversionStatus
     kind: ConversionKind
@@ -181,12 +181,7 @@ def validate(fields: Mapping[str, str], program: Program, now: datetime) -> Conv
     kind = _kind(fields.get("kind"))
     currency = _currency(fields.get("currency"), program)
     amount_text = fields.get("amount")
-    if amount_text is None:
-        if kind == "sale":
-            raise ConversionRejected("amount", "amount is required for a sale")
-        amount_minor = 0
-    else:
-        amount_minor = _amount(amount_text, currency)
+    amount_minor = None if amount_text is None else _amount(amount_text, currency)
     click_id = fields.get("click_id")
     if click_id is not None and not CLICK_ID.match(click_id):
         raise ConversionRejected("click_id", f"{click_id[:40]!r} is not a click id we issued")

@@ -141,6 +141,9 @@ async def _insert(
         raise ConversionRejected(
             "status", f"transaction {data.txn_id} is unknown, so it cannot be {data.status}", 409
         )
+    if data.amount_minor is None and data.kind == "sale":
+        raise ConversionRejected("amount", "amount is required for a sale")
+    amount_minor = data.amount_minor or 0
     attribution = await _attribute(store, program, data)
     commission = 0
     if attribution.commissionable:
@@ -149,7 +152,7 @@ async def _insert(
             raise ConversionRejected(
                 "occurred_at", "the program had no commission yet at occurred_at", 422
             )
-        commission = Rate(rate.kind, rate.value, rate.currency).commission_on(data.amount_minor)
+        commission = Rate(rate.kind, rate.value, rate.currency).commission_on(amount_minor)
     await store.caps.lock_program(program.id)
     usages = await caps.usages(
         store, program.id, attribution.affiliate_id, data.occurred_at, rules.zone
@@ -164,7 +167,7 @@ async def _insert(
             click_id=attribution.click_id,
             txn_id=data.txn_id,
             kind=data.kind,
-            amount_minor=data.amount_minor,
+            amount_minor=amount_minor,
             currency=data.currency,
             commission_minor=commission,
             status=data.status,

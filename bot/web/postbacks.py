@@ -1,7 +1,7 @@
 """``GET``/``POST /postback``: conversions reported server to server by networks and shops.
 
-Fields come from the query string, a form body or a JSON body (``data`` objects as
-Standard Webhooks payloads nest them are read too). The program is found from ``program``,
+Fields come from the query string, a form body or a JSON body (or its ``data`` object,
+as Standard Webhooks payloads nest it). The program is found from ``program``,
 the click or the code; its auth scheme is checked before anything is recorded; the
 conversion is committed before the 200 goes out. Every refusal is a 4xx JSON body naming
 the field, and no exception ever reaches the network as a traceback.
@@ -110,15 +110,19 @@ def _body_fields(content_type: str, body: bytes) -> dict[str, str]:
 
 
 def _flatten(document: dict[str, Any]) -> dict[str, str]:
-    """Top-level scalars, then those of a nested ``data`` object (Standard Webhooks)."""
-    fields: dict[str, str] = {}
+    """The scalar fields of the object, or of its ``data`` object when it is an envelope.
+
+    Standard Webhooks payloads wrap the event as ``{"type", "timestamp", "data"}``; the
+    envelope's ``type`` and ``timestamp`` describe the delivery, not the conversion.
+    """
     nested = document.get("data")
-    for source in (document, nested if isinstance(nested, dict) else {}):
-        for key, value in source.items():
-            if key in fields or value is None or isinstance(value, dict | list):
-                continue
-            if isinstance(value, bool):
-                fields[key] = "true" if value else "false"
-            else:
-                fields[key] = str(value)
+    source = nested if isinstance(nested, dict) else document
+    fields: dict[str, str] = {}
+    for key, value in source.items():
+        if value is None or isinstance(value, dict | list):
+            continue
+        if isinstance(value, bool):
+            fields[key] = "true" if value else "false"
+        else:
+            fields[key] = str(value)
     return fields

@@ -10,7 +10,15 @@ registry = Registry()
 command = registry.command
 
 # Handler modules, in the order /help lists their commands' topics.
-_MODULES = ("help", "programs", "membership", "links", "stats")
+_MODULES = (
+    "help",
+    "programs",
+    "membership",
+    "links",
+    "stats",
+    "program_settings",
+    "cap_settings",
+)
 
 
 def load() -> Registry:

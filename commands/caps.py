@@ -63,11 +63,24 @@ class CapUsage:
 
 
 async def usages(
-    store: Store, program_id: int, affiliate_id: int | None, at: datetime, zone: ZoneInfo
+    store: Store,
+    program_id: int,
+    affiliate_id: int | None,
+    at: datetime,
+    zone: ZoneInfo,
+    *,
+    lock: bool = False,
 ) -> list[CapUsage]:
-    """Current usage of every cap in force for this program (and affiliate) at ``at``."""
+    """Current usage of every cap in force for this program (and affiliate) at ``at``.
+
+    With ``lock``, cap decisions for the program are serialised until the transaction
+    ends (only when it has caps), so concurrent conversions cannot both take the last slot.
+    """
     found = []
-    for cap in await store.caps.active(program_id):
+    active = await store.caps.active(program_id)
+    if active and lock:
+        await store.caps.lock_program(program_id)
+    for cap in active:
         if cap.scope == "affiliate" and affiliate_id is None:
             continue
         subject = affiliate_id if cap.scope == "affiliate" else None

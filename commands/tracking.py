@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from calendar import monthrange
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -153,35 +153,30 @@ async def _insert(
                 "occurred_at", "the program had no commission yet at occurred_at", 422
             )
         commission = Rate(rate.kind, rate.value, rate.currency).commission_on(amount_minor)
-    await store.caps.lock_program(program.id)
     usages = await caps.usages(
-        store, program.id, attribution.affiliate_id, data.occurred_at, rules.zone
+        store, program.id, attribution.affiliate_id, data.occurred_at, rules.zone, lock=True
     )
     over_cap = attribution.commissionable and caps.over_hard_cap(usages, commission)
     earning = 0 if over_cap or data.status == "reversed" else commission
-    conversion_id = await store.conversions.insert(
-        NewConversion(
-            program_id=program.id,
-            affiliate_id=attribution.affiliate_id,
-            link_id=attribution.link_id,
-            click_id=attribution.click_id,
-            txn_id=data.txn_id,
-            kind=data.kind,
-            amount_minor=amount_minor,
-            currency=data.currency,
-            commission_minor=commission,
-            status=data.status,
-            over_cap=over_cap,
-            customer_id=data.customer_id,
-            occurred_at=data.occurred_at,
-        ),
-        now=now,
+    new = NewConversion(
+        program_id=program.id,
+        affiliate_id=attribution.affiliate_id,
+        link_id=attribution.link_id,
+        click_id=attribution.click_id,
+        txn_id=data.txn_id,
+        kind=data.kind,
+        amount_minor=amount_minor,
+        currency=data.currency,
+        commission_minor=commission,
+        status=data.status,
+        over_cap=over_cap,
+        customer_id=data.customer_id,
+        occurred_at=data.occurred_at,
     )
+    conversion_id = await store.conversions.insert(new, now=now)
     if conversion_id is None:
         return None
-    conversion = await store.conversions.get(conversion_id)
-    if conversion is None:  # pragma: no cover - inserted above in this transaction
-        raise RuntimeError("conversion vanished inside its own transaction")
+    conversion = Conversion(id=conversion_id, **asdict(new), created_at=now, updated_at=now)
     body = _body(program, conversion, previous=None, note=attribution.note)
     await store.conversions.add_event(
         StatusEvent(

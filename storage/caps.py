@@ -121,6 +121,8 @@ class CapRepository:
         PostgreSQL takes a row lock; SQLite needs none (a writing transaction already holds
         the database's single write lock).
         """
+        if self._connection.dialect.name != "postgresql":
+            return
         await self._connection.execute(
             select(programs.c.id).where(programs.c.id == program_id).with_for_update()
         )

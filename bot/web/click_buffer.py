@@ -33,11 +33,13 @@ class ClickBuffer:
         batch_size: int,
         flush_seconds: float,
         metrics: Metrics,
+        writer: contextlib.AbstractAsyncContextManager[object] | None = None,
     ) -> None:
         self._database = database
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
         self._metrics = metrics
+        self._writer = writer or contextlib.nullcontext()
         self._pending: list[NewClick] = []
         self._pending_ids: set[str] = set()
         self._lock = asyncio.Lock()
@@ -94,7 +96,7 @@ class ClickBuffer:
                 del self._pending[: len(batch)]
                 started = time.perf_counter()
                 try:
-                    async with self._database.transaction() as store:
+                    async with self._writer, self._database.transaction() as store:
                         await store.clicks.add_many(batch)
                 except Exception:
                     self._metrics.click_write_failures += 1

@@ -53,9 +53,10 @@ async def postback(request: web.Request) -> web.Response:
         verify(auth, query, request.headers, body, now)
         raw = from_body if auth.signs_body else {**query, **from_body}
         fields = normalise(raw, settings.get("fields") or {})
-        outcome = await record_conversion(
-            tracking.services.database, program, fields, now=now, rules=tracking.rules
-        )
+        async with tracking.writer:
+            outcome = await record_conversion(
+                tracking.services.database, program, fields, now=now, rules=tracking.rules
+            )
     except ConversionRejected as rejected:
         metrics.postbacks[f"rejected_{rejected.status}"] += 1
         log.info("postback refused (%s): %s: %s", rejected.status, rejected.field, rejected)

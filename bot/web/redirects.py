@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
@@ -76,7 +77,9 @@ def destination(target: LinkTarget, click_id: str) -> str:
     """
     template = target.destination_url
     if not any(placeholder in template for placeholder in PLACEHOLDERS):
-        return with_query(template, {"click_id": click_id, "ref": target.link.code})
+        base, separator, fragment = _split_fragment(template)
+        added = urlencode({"click_id": click_id, "ref": target.link.code})
+        return f"{base}{separator}{added}{fragment}"
     values = {
         "{click_id}": click_id,
         "{code}": target.link.code,
@@ -86,6 +89,17 @@ def destination(target: LinkTarget, click_id: str) -> str:
     for placeholder, value in values.items():
         template = template.replace(placeholder, quote(value, safe=""))
     return template
+
+
+@lru_cache(maxsize=4096)
+def _split_fragment(url: str) -> tuple[str, str, str]:
+    """(URL before any fragment, ``?`` or ``&`` to add parameters with, ``#fragment``)."""
+    parts = urlsplit(url)
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    base = urlunsplit(parts._replace(fragment=""))
+    if not parts.query:
+        return base.rstrip("?"), "?", fragment
+    return base, "&", fragment
 
 
 def with_query(url: str, extra: dict[str, str]) -> str:

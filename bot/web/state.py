@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -31,11 +33,21 @@ class TrackingState:
     rules: TrackingRules
     metrics: Metrics
     salt: str = field(default="", repr=False)
+    # SQLite has one writer at a time; writers queueing on its busy timeout sleep in
+    # steps of up to 100 ms, so this process's writers take turns here instead.
+    # PostgreSQL writers run concurrently (the unique constraints still decide).
+    writer: contextlib.AbstractAsyncContextManager[object] = field(
+        default_factory=contextlib.nullcontext
+    )
 
     @classmethod
     def build(cls, services: Services, config: TrackingConfig) -> TrackingState:
         metrics = Metrics()
         zone = services.settings.timezone
+        sqlite = services.database.dialect == "sqlite"
+        writer: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if sqlite else contextlib.nullcontext()
+        )
         return cls(
             services=services,
             config=config,
@@ -44,10 +56,12 @@ class TrackingState:
                 batch_size=config.click_batch_size,
                 flush_seconds=config.click_flush_seconds,
                 metrics=metrics,
+                writer=writer,
             ),
             routes=RouteCache(services.database, ttl_seconds=config.link_cache_seconds, zone=zone),
             rules=TrackingRules(zone=zone, alert_percents=tuple(config.cap_alert_percents)),
             metrics=metrics,
+            writer=writer,
         )
 
     @property

@@ -12,14 +12,41 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
-# Preview fetchers by name, then generic crawler words (checked case-insensitively).
-_BOTS = re.compile(
-    r"telegrambot|discordbot|slackbot|slack-imgproxy|twitterbot|facebookexternalhit|facebot"
-    r"|whatsapp|linkedinbot|skypeuripreview|embedly|pinterest|redditbot|vkshare|viber"
-    r"|applebot|googlebot|bingbot|yandex|baiduspider|duckduckbot|mastodon|bluesky|iframely"
-    r"|headlesschrome|\bbot\b|bot/|-bot|_bot|crawler|spider|preview|scraper",
-    re.IGNORECASE,
+# Preview fetchers by name, then generic crawler words; matched on the lowercased agent
+# with plain substring tests, which costs a few microseconds per click instead of a regex.
+_BOT_WORDS = (
+    "telegrambot",
+    "discordbot",
+    "slackbot",
+    "slack-imgproxy",
+    "twitterbot",
+    "facebookexternalhit",
+    "facebot",
+    "whatsapp",
+    "linkedinbot",
+    "skypeuripreview",
+    "embedly",
+    "pinterest",
+    "redditbot",
+    "vkshare",
+    "viber",
+    "applebot",
+    "googlebot",
+    "bingbot",
+    "yandex",
+    "baiduspider",
+    "duckduckbot",
+    "mastodon",
+    "bluesky",
+    "iframely",
+    "headlesschrome",
+    "crawler",
+    "spider",
+    "preview",
+    "scraper",
 )
+# "bot" as a word of its own (SomeBot/1.0, my-bot, a_bot) but not inside a name like Cubot.
+_GENERIC_BOT = re.compile(r"(?:^|[^a-z])bot(?:[^a-z]|$)|[a-z]bot/")
 # Order matters: Edge and Opera also say Chrome; Chrome also says Safari.
 _FAMILIES = (
     ("edge", re.compile(r"Edg(e|A|iOS)?/")),
@@ -33,7 +60,12 @@ _FAMILIES = (
 
 def is_preview_bot(user_agent: str) -> bool:
     """Whether a request comes from a link-preview fetcher or a crawler."""
-    return not user_agent or bool(_BOTS.search(user_agent))
+    if not user_agent:
+        return True
+    lowered = user_agent.lower()
+    if any(word in lowered for word in _BOT_WORDS):
+        return True
+    return "bot" in lowered and _GENERIC_BOT.search(lowered) is not None
 
 
 def user_agent_family(user_agent: str) -> str:

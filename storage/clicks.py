@@ -7,16 +7,44 @@ click is the first one per visitor (salted IP hash) per link per clock hour.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+import secrets
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import clicks, links
 
 SECONDS_PER_HOUR = 3600
+CHUNK_ROWS = 500  # 7 columns x 500 rows stays far below SQLite's 32766 variables
+_CLICK_COLUMNS = (
+    "click_id",
+    "link_id",
+    "occurred_at",
+    "ip_hash",
+    "user_agent_family",
+    "referer_host",
+    "hour_bucket",
+)
+
+
+# Seeded from the OS once: a click id is an identifier, not a secret (postbacks carry
+# their own authentication), and a system call per click costs more than the rest of it.
+_random = random.Random(secrets.randbits(256))  # noqa: S311
+
+
+def new_click_id() -> str:
+    """32 hex characters: 48 bits of microsecond clock, then 80 random bits.
+
+    Unguessable enough for a click, and time-ordered, so inserts append to the end of the
+    unique index instead of landing on random pages (a third cheaper on SQLite).
+    """
+    return f"{time.time_ns() // 1000 & 0xFFFFFFFFFFFF:012x}{_random.getrandbits(80):020x}"
 
 
 def hour_bucket(at: datetime) -> int:
@@ -61,23 +89,28 @@ class ClickRepository:
         self._connection = connection
 
     async def add_many(self, batch: Sequence[NewClick]) -> int:
-        """Insert a batch with one ``executemany``; returns how many rows were written."""
-        if not batch:
-            return 0
-        rows = [
-            {
-                "click_id": click.click_id,
-                "link_id": click.link_id,
-                "occurred_at": click.occurred_at,
-                "ip_hash": click.ip_hash,
-                "user_agent_family": click.user_agent_family,
-                "referer_host": click.referer_host,
-                "hour_bucket": hour_bucket(click.occurred_at),
-            }
-            for click in batch
-        ]
-        await self._connection.execute(clicks.insert(), rows)
-        return len(rows)
+        """Insert a batch in the caller's transaction; returns how many rows were written.
+
+        This is the one hot write path, so it skips Core's per-row parameter processing
+        and hands plain values to the driver, ``CHUNK_ROWS`` rows per statement; each chunk
+        is an await, so the event loop keeps answering redirects during a large batch.
+        On SQLite a chunk is one multi-row ``INSERT … VALUES (…), (…)``: ``executemany``
+        there releases and retakes the GIL around every row, and each retake can stall the
+        event loop's thread (GIL convoy), which halved redirect throughput in the
+        benchmark. PostgreSQL (asyncpg, no thread) uses the driver's ``executemany``.
+        Times are stored exactly as ``UtcDateTime`` stores them on each engine.
+        """
+        sqlite = self._connection.dialect.name == "sqlite"
+        for start in range(0, len(batch), CHUNK_ROWS):
+            chunk = batch[start : start + CHUNK_ROWS]
+            if sqlite:
+                values = [value for click in chunk for value in _values(click, _sqlite_time)]
+                await self._connection.exec_driver_sql(_sqlite_insert(len(chunk)), tuple(values))
+            else:
+                await self._connection.exec_driver_sql(
+                    _PG_INSERT, [tuple(_values(click, _utc)) for click in chunk]
+                )
+        return len(batch)
 
     async def by_click_id(self, click_id: str) -> ClickRef | None:
         """The click with this id and the link's affiliate and program, if it exists."""
@@ -148,7 +181,38 @@ class ClickRepository:
             query = query.where(clicks.c.link_id == link_id)
         return int((await self._connection.execute(query)).scalar_one())
 
-    async def visitors(self, link_id: int) -> int:
-        """Distinct visitors (salted IP hashes) that clicked a link."""
-        query = select(func.count(distinct(clicks.c.ip_hash))).where(clicks.c.link_id == link_id)
-        return int((await self._connection.execute(query)).scalar_one())
+
+_COLUMN_LIST = ", ".join(_CLICK_COLUMNS)
+_PG_INSERT = (
+    f"INSERT INTO clicks ({_COLUMN_LIST}) VALUES "  # noqa: S608 - constant names only
+    f"({', '.join(f'${index}' for index in range(1, len(_CLICK_COLUMNS) + 1))})"
+)
+
+
+@lru_cache(maxsize=8)
+def _sqlite_insert(rows: int) -> str:
+    row = "(" + ", ".join("?" for _ in _CLICK_COLUMNS) + ")"
+    return f"INSERT INTO clicks ({_COLUMN_LIST}) VALUES " + ", ".join([row] * rows)  # noqa: S608
+
+
+def _values(click: NewClick, stamp: Callable[[datetime], object]) -> tuple[object, ...]:
+    return (
+        click.click_id,
+        click.link_id,
+        stamp(click.occurred_at),
+        click.ip_hash,
+        click.user_agent_family,
+        click.referer_host,
+        hour_bucket(click.occurred_at),
+    )
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("naive datetime given to storage; use an aware UTC time")
+    return at.astimezone(UTC)
+
+
+def _sqlite_time(at: datetime) -> str:
+    """The text SQLAlchemy's SQLite DATETIME stores for ``UtcDateTime`` (naive UTC)."""
+    return _utc(at).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")

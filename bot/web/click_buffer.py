@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Beyond this many unwritten clicks (a long database outage) the oldest are dropped, with a
 # log line, rather than letting memory grow without bound.
 MAX_PENDING = 1_000_000
+SHUTDOWN_ATTEMPTS = 5
 
 
 class ClickBuffer:
@@ -45,6 +46,7 @@ class ClickBuffer:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         metrics.buffer_depth = self.depth
 
     def depth(self) -> int:
@@ -67,16 +69,22 @@ class ClickBuffer:
             self._task = asyncio.create_task(self._run(), name="click-buffer")
 
     async def stop(self) -> None:
-        """Stop the background writer and write everything still waiting."""
+        """Stop the background writer and write everything still waiting.
+
+        The writer is asked to finish, not cancelled: cancelling it in the middle of a
+        transaction would leave the batch's fate (and SQLite's write lock) undecided.
+        """
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
-        while self._pending:
-            if not await self.flush():
-                log.error("could not write %s clicks on shutdown", len(self._pending))
-                break
+        for attempt in range(1, SHUTDOWN_ATTEMPTS + 1):
+            if await self.flush():
+                return
+            log.warning("shutdown flush attempt %s failed; retrying", attempt)
+            await asyncio.sleep(0.5)
+        log.error("could not write %s clicks on shutdown", len(self._pending))
 
     async def flush(self, *, full_batches_only: bool = False) -> bool:
         """Write up to ``batch_size`` waiting clicks per transaction until none wait.
@@ -98,6 +106,9 @@ class ClickBuffer:
                 try:
                     async with self._writer, self._database.transaction() as store:
                         await store.clicks.add_many(batch)
+                except asyncio.CancelledError:
+                    self._pending[:0] = batch  # rolled back: keep them for the next flush
+                    raise
                 except Exception:
                     self._metrics.click_write_failures += 1
                     log.exception("writing %s clicks failed; keeping them to retry", len(batch))
@@ -110,12 +121,13 @@ class ClickBuffer:
         return True
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             woken = False
             with contextlib.suppress(TimeoutError):
                 woken = await asyncio.wait_for(self._wake.wait(), timeout=self._flush_seconds)
             self._wake.clear()
-            await self.flush(full_batches_only=woken)
+            if not self._stopping:
+                await self.flush(full_batches_only=woken)
 
     def _trim(self) -> None:
         excess = len(self._pending) - MAX_PENDING

@@ -8,7 +8,6 @@ Clicks go to the in-memory buffer; the response never waits for the database.
 from __future__ import annotations
 
 import logging
-import uuid
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -17,8 +16,8 @@ from aiohttp import web
 from bot.web.pages import NO_STORE, page
 from bot.web.routes import RouteKind
 from bot.web.state import TRACKING
-from bot.web.visitors import hash_ip, is_preview_bot, referer_host, user_agent_family
-from storage.clicks import NewClick
+from bot.web.visitors import classify, hash_ip, referer_host
+from storage.clicks import NewClick, new_click_id
 from storage.links import LinkTarget
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         metrics.redirects["unknown"] += 1
         return page(404, "Link not found", "This referral link does not exist.")
     now = tracking.clock()
-    route = await tracking.routes.route(code, now)
+    route = tracking.routes.cached(code) or await tracking.routes.route(code, now)
     if route.kind is RouteKind.UNKNOWN or route.target is None:
         metrics.redirects["unknown"] += 1
         return page(404, "Link not found", "This referral link does not exist.")
@@ -46,11 +45,12 @@ async def redirect(request: web.Request) -> web.StreamResponse:
     if route.kind is RouteKind.FALLBACK:
         metrics.redirects["fallback"] += 1
         return _found(route.target.fallback_url or "")
-    click_id = uuid.uuid4().hex
+    click_id = new_click_id()
     user_agent = request.headers.get("User-Agent", "")
+    preview_bot, family = classify(user_agent)
     if request.method != "GET":
         metrics.clicks["head"] += 1
-    elif is_preview_bot(user_agent):
+    elif preview_bot:
         metrics.clicks["preview_bot"] += 1
     else:
         metrics.clicks["counted"] += 1
@@ -60,7 +60,7 @@ async def redirect(request: web.Request) -> web.StreamResponse:
                 link_id=route.target.link.id,
                 occurred_at=now,
                 ip_hash=hash_ip(tracking.salt, tracking.client_address(request)),
-                user_agent_family=user_agent_family(user_agent),
+                user_agent_family=family,
                 referer_host=referer_host(request.headers.get("Referer")),
             )
         )
@@ -78,8 +78,9 @@ def destination(target: LinkTarget, click_id: str) -> str:
     template = target.destination_url
     if not any(placeholder in template for placeholder in PLACEHOLDERS):
         base, separator, fragment = _split_fragment(template)
-        added = urlencode({"click_id": click_id, "ref": target.link.code})
-        return f"{base}{separator}{added}{fragment}"
+        code = target.link.code
+        ref = code if code.isalnum() else quote(code, safe="")  # codes are alphanumeric
+        return f"{base}{separator}click_id={click_id}&ref={ref}{fragment}"
     values = {
         "{click_id}": click_id,
         "{code}": target.link.code,

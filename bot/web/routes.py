@@ -52,12 +52,17 @@ class RouteCache:
         self._zone = zone
         self._cache: dict[str, tuple[float, Route]] = {}
 
+    def cached(self, code: str) -> Route | None:
+        """The cached route for ``code`` while it is fresh (no await on the hot path)."""
+        entry = self._cache.get(code)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        return None
+
     async def route(self, code: str, now: datetime) -> Route:
         """The route for ``code``, from the cache while it is fresh."""
-        if self._ttl > 0:
-            cached = self._cache.get(code)
-            if cached is not None and cached[0] > time.monotonic():
-                return cached[1]
+        if self._ttl > 0 and (hit := self.cached(code)) is not None:
+            return hit
         found = await self._decide(code, now)
         if self._ttl > 0:
             if len(self._cache) >= MAX_CACHED_CODES:

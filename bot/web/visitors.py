@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 # Preview fetchers by name, then generic crawler words; matched on the lowercased agent
@@ -56,6 +57,12 @@ _FAMILIES = (
     ("chrome", re.compile(r"Chrome/|CriOS/")),
     ("safari", re.compile(r"Safari/")),
 )
+
+
+@lru_cache(maxsize=4096)
+def classify(user_agent: str) -> tuple[bool, str]:
+    """(is a preview bot, browser family), cached: most clicks repeat a few agents."""
+    return is_preview_bot(user_agent), user_agent_family(user_agent)
 
 
 def is_preview_bot(user_agent: str) -> bool:

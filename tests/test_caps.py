@@ -145,3 +145,20 @@ async def test_concurrent_conversions_never_exceed_a_hard_cap(
     assert sum(1 for body in bodies if not body["over_cap"]) == 4
     async with database.read() as store:
         assert len(await store.caps.events()) == 2
+
+
+async def test_cap_events_wait_for_the_delivery_side(
+    services: Services, database: Database, manager: Chat, clock: Clock
+) -> None:
+    seeded = await seed(database)
+    await manager("/cap set shop 2 all --alerts 50,100")
+    async with running(services) as client:
+        await sale(client, seeded.link.code, "E1")
+        await sale(client, seeded.link.code, "E2")
+    async with database.transaction() as store:
+        waiting = await store.caps.unnotified_events()
+        assert [event.threshold for _, event in waiting] == [50, 100]
+        await store.caps.mark_notified([event_id for event_id, _ in waiting], now=clock.now)
+    async with database.read() as store:
+        assert await store.caps.unnotified_events() == []
+        assert all(event.notified_at == clock.now for event in await store.caps.events())

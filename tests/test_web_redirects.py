@@ -124,3 +124,14 @@ async def test_head_requests_redirect_without_counting(
         assert response.status == 302
     async with database.read() as store:
         assert await store.clicks.count() == 0
+
+
+async def test_click_parameters_go_before_a_fragment(
+    services: Services, database: Database
+) -> None:
+    seeded = await seed(database, destination="https://shop.example/page#offer")
+    async with running(services) as client:
+        response = await client.get(f"/r/{seeded.link.code}", allow_redirects=False)
+    location = urlsplit(response.headers["Location"])
+    assert location.fragment == "offer"
+    assert parse_qs(location.query)["ref"] == [seeded.link.code]

@@ -39,6 +39,8 @@ async def redirect(request: web.Request) -> web.StreamResponse:
     if route.kind is RouteKind.UNKNOWN or route.target is None:
         metrics.redirects["unknown"] += 1
         return page(404, "Link not found", "This referral link does not exist.")
+    if route.kind is not RouteKind.DESTINATION:
+        log.debug("code %s: %s (%s)", code, route.kind, route.reason)
     if route.kind is RouteKind.GONE:
         metrics.redirects["gone"] += 1
         return page(410, "Offer not available", "This offer is not available right now.")

@@ -34,16 +34,6 @@ class Route:
     target: LinkTarget | None = None
     reason: str = ""
 
-    @property
-    def url(self) -> str | None:
-        if self.target is None:
-            return None
-        if self.kind is RouteKind.DESTINATION:
-            return self.target.destination_url
-        if self.kind is RouteKind.FALLBACK:
-            return self.target.fallback_url
-        return None
-
 
 class RouteCache:
     def __init__(self, database: Database, *, ttl_seconds: float, zone: ZoneInfo) -> None:
@@ -69,10 +59,6 @@ class RouteCache:
                 self._cache.clear()
             self._cache[code] = (time.monotonic() + self._ttl, found)
         return found
-
-    def forget(self) -> None:
-        """Drop every cached decision (after a change made in this process)."""
-        self._cache.clear()
 
     async def _decide(self, code: str, now: datetime) -> Route:
         async with self._database.read() as store:

@@ -15,8 +15,8 @@ def main() -> int:
     redirect = commands.add_parser(
         "redirect", help="tracking server vs a bare aiohttp app: redirects and postbacks"
     )
-    redirect.add_argument("--seconds", type=float, default=5.0, help="per server per round")
-    redirect.add_argument("--rounds", type=int, default=3)
+    redirect.add_argument("--seconds", type=float, default=2.0, help="per server per round")
+    redirect.add_argument("--rounds", type=int, default=8)
     redirect.add_argument("--connections", type=int, default=32)
     redirect.add_argument("--postbacks", type=int, default=500, help="unique transactions")
     redirect.add_argument("--postback-concurrency", type=int, default=16)

@@ -100,16 +100,23 @@ class ClickRepository:
         benchmark. PostgreSQL (asyncpg, no thread) uses the driver's ``executemany``.
         Times are stored exactly as ``UtcDateTime`` stores them on each engine.
         """
-        sqlite = self._connection.dialect.name == "sqlite"
+        if self._connection.dialect.name == "sqlite":
+            # Straight to aiosqlite, inside the transaction SQLAlchemy began on this very
+            # connection: one thread hop per chunk instead of three (cursor, execute, close).
+            raw = await self._connection.get_raw_connection()
+            driver = raw.driver_connection
+            if driver is None:  # pragma: no cover - a checked-out connection has one
+                raise RuntimeError("the SQLite connection has no driver connection")
+            for start in range(0, len(batch), CHUNK_ROWS):
+                chunk = batch[start : start + CHUNK_ROWS]
+                values = [value for click in chunk for value in _values(click, _sqlite_time)]
+                await driver.execute(_sqlite_insert(len(chunk)), values)
+            return len(batch)
         for start in range(0, len(batch), CHUNK_ROWS):
             chunk = batch[start : start + CHUNK_ROWS]
-            if sqlite:
-                values = [value for click in chunk for value in _values(click, _sqlite_time)]
-                await self._connection.exec_driver_sql(_sqlite_insert(len(chunk)), tuple(values))
-            else:
-                await self._connection.exec_driver_sql(
-                    _PG_INSERT, [tuple(_values(click, _utc)) for click in chunk]
-                )
+            await self._connection.exec_driver_sql(
+                _PG_INSERT, [tuple(_values(click, _utc)) for click in chunk]
+            )
         return len(batch)
 
     async def by_click_id(self, click_id: str) -> ClickRef | None:

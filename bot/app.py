@@ -97,7 +97,8 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        web_app = build_web_app(core.services)
+        # The app's cleanup flushes the click buffer, so runner.cleanup() below loses no click.
+        web_app = build_web_app(core.services, config.tracking)
         platforms = _configured_platforms(config)
         telegram = _telegram_adapter(config, core, web_app) if "telegram" in platforms else None
         runner = web.AppRunner(web_app, access_log=None)

@@ -73,6 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
+    importing = commands.add_parser("import", help="import data from files")
+    import_commands = importing.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    conversions = with_config(
+        import_commands.add_parser(
+            "conversions",
+            help="record conversions from a CSV export (the postback rules, row by row)",
+            description=(
+                "Record each row like a postback: the same field names and aliases, "
+                "validation, attribution, commission and caps. Rejected rows are listed "
+                "with their line numbers and never stop the others; re-running a file "
+                "inserts nothing. Exit status 1 when any row was rejected."
+            ),
+        )
+    )
+    conversions.add_argument("file", type=Path, metavar="FILE.csv")
+    conversions.add_argument(
+        "--program", metavar="SLUG", help="the program, for files without a program column"
+    )
     return parser
 
 
@@ -130,4 +148,34 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         finally:
             await database.close()
         print(f"database at revision {revision}")  # noqa: T201
+    elif args.command == "import":
+        return await _import_conversions(args, config)
     return 0
+
+
+async def _import_conversions(args: argparse.Namespace, config: Config) -> int:
+    from bot import app
+    from bot.importer import import_conversions
+    from commands.tracking import TrackingRules
+
+    if not args.file.is_file():
+        print(f"affbot: {args.file}: no such file", file=sys.stderr)  # noqa: T201
+        return 2
+    rules = TrackingRules(
+        zone=config.zone, alert_percents=tuple(config.tracking.cap_alert_percents)
+    )
+    async with app.open_core(config) as core:
+        try:
+            summary = await import_conversions(
+                core.database,
+                args.file,
+                program=args.program.lower() if args.program else None,
+                rules=rules,
+                clock=core.services.clock,
+                progress=sys.stderr if sys.stderr.isatty() else None,
+            )
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"affbot: {args.file}: cannot be read: {error}", file=sys.stderr)  # noqa: T201
+            return 2
+    print(summary.report())  # noqa: T201
+    return 1 if summary.rejected else 0

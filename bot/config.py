@@ -91,6 +91,25 @@ def _id_list(value: Any) -> Any:
 IdList = Annotated[list[int], BeforeValidator(_id_list)]
 
 
+class TrackingConfig(_Section):
+    """The tracking server: click batching, visitor hashing, postback limits, cap alerts."""
+
+    click_batch_size: int = Field(default=500, ge=1, le=100_000)
+    click_flush_seconds: float = Field(default=1.0, gt=0, le=300)
+    ip_hash_salt: SecretStr | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    link_cache_seconds: float = Field(default=5.0, ge=0, le=3600)
+    trust_forwarded_for: bool = False
+    cap_alert_percents: IdList = Field(default_factory=lambda: [90, 100])
+
+    @field_validator("cap_alert_percents")
+    @classmethod
+    def _percents(cls, value: list[int]) -> list[int]:
+        if not value or any(not 1 <= percent <= 1000 for percent in value):
+            raise ValueError("expected a list of percentages between 1 and 1000, like [90, 100]")
+        return sorted(set(value))
+
+
 class DiscordConfig(_Section):
     token: SecretStr | None = None
     api_base_url: str = "https://discord.com/api/v10"
@@ -192,6 +211,7 @@ class Config(_Section):
     timezone: str = "UTC"
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)

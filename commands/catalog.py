@@ -29,6 +29,8 @@ _MODULES = (
     "membership_admin",
     "report",
     "payouts",
+    "program_settings",
+    "cap_settings",
 )
 
 

@@ -181,6 +181,9 @@ clicks = Table(
     Column("ip_hash", String(64), nullable=False),
     Column("user_agent_family", String(32), nullable=False),
     Column("referer_host", String(255)),
+    # Hours since the epoch: "unique clicks" are distinct (link, visitor, hour) triples, and
+    # an integer bucket counts them the same way on both engines.
+    Column("hour_bucket", Integer, nullable=False, server_default="0"),
     Index(None, "link_id", "occurred_at"),
 )
 
@@ -209,6 +212,56 @@ conversions = Table(
     UniqueConstraint("program_id", "txn_id"),
     Index(None, "affiliate_id", "occurred_at"),
     Index(None, "program_id", "occurred_at"),
+    Index(None, "program_id", "customer_id"),
+)
+
+# Every status a conversion reached, with the answer the network got for it. The unique
+# (conversion, status) pair makes a repeated postback a duplicate (answered with the first
+# body) and settles concurrent transitions in the database. commission_delta_minor is the
+# change to the affiliate's balance: +c on approval, -c on payout and on a clawback.
+conversion_events = Table(
+    "conversion_events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("conversion_id", ForeignKey("conversions.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("previous_status", String(16)),
+    Column("commission_delta_minor", BigInteger, nullable=False, server_default="0"),
+    Column("response", JSON, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    _one_of("status", "pending", "approved", "paid", "reversed"),
+    UniqueConstraint("conversion_id", "status"),
+)
+
+# One row per cap, subject (the program, or one affiliate under a per-affiliate cap), period
+# and alert threshold: the unique key makes each alert fire once. The delivery side turns
+# rows with notified_at NULL into messages and stamps them.
+cap_events = Table(
+    "cap_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cap_id", ForeignKey("caps.id", ondelete="CASCADE"), nullable=False),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE")),
+    Column("subject_key", String(32), nullable=False),
+    Column("period_key", String(16), nullable=False),
+    Column("threshold", Integer, nullable=False),
+    Column("usage_value", BigInteger, nullable=False),
+    Column("limit_value", BigInteger, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("notified_at", UtcDateTime),
+    UniqueConstraint("cap_id", "subject_key", "period_key", "threshold"),
+    Index(None, "notified_at"),
+)
+
+# Values the instance generates once and must keep (the IP hash salt when not configured).
+instance_settings = Table(
+    "instance_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 # A KPI target for one affiliate, or for all (affiliate_id NULL), optionally per program.

@@ -6,11 +6,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.affiliates import AffiliateRepository
 from storage.audit import AuditRepository
+from storage.caps import CapRepository
+from storage.clicks import ClickRepository
 from storage.connect import ConnectRepository
+from storage.conversions import ConversionRepository
+from storage.instance import InstanceSettingsRepository
 from storage.links import LinkRepository
 from storage.outbox import OutboxRepository
 from storage.payouts import PayoutRepository
 from storage.performance import PerformanceRepository
+from storage.program_settings import ProgramSettingsRepository
 from storage.programs import ProgramRepository
 from storage.referrals import ReferralRepository
 from storage.reports import ReportRepository
@@ -35,3 +40,8 @@ class Store:
         self.reports = ReportRepository(connection)
         self.targets = TargetRepository(connection)
         self.server_joins = ServerJoinRepository(connection)
+        self.clicks = ClickRepository(connection)
+        self.conversions = ConversionRepository(connection)
+        self.caps = CapRepository(connection)
+        self.program_settings = ProgramSettingsRepository(connection)
+        self.instance = InstanceSettingsRepository(connection)

@@ -1,0 +1,152 @@
+"""``affbot import conversions FILE.csv``: a network's export, row by row, postback rules.
+
+Each row goes through exactly what a postback goes through (field aliases, the program's
+own mappings, validation, attribution, commission, caps, idempotency), in a transaction of
+its own, so a rejected row never stops the others and re-running a file inserts nothing.
+Postback authentication does not apply: whoever runs the command owns the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from commands.postback_fields import (
+    ConversionRejected,
+    attribution_fields,
+    normalise,
+    postback_settings,
+)
+from commands.tracking import TrackingRules, find_program, record_conversion
+from storage import Database
+
+log = logging.getLogger(__name__)
+
+PROGRESS_WIDTH = 30
+PROGRESS_EVERY_SECONDS = 0.2
+
+
+@dataclass
+class ImportSummary:
+    inserted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.inserted + self.updated + self.duplicates + len(self.rejected)
+
+    def report(self) -> str:
+        """The summary people read at the end: counts, then every rejected row."""
+        lines = [
+            f"{self.rows} rows: {self.inserted} inserted, {self.updated} updated, "
+            f"{self.duplicates} duplicates, {len(self.rejected)} rejected"
+        ]
+        lines += [f"  line {line}: {reason}" for line, reason in self.rejected]
+        return "\n".join(lines)
+
+
+class ProgressBar:
+    """A one-line bar redrawn in place (``\\r``), at most every 0.2 s."""
+
+    def __init__(self, stream: TextIO, total: int) -> None:
+        self._stream = stream
+        self._total = max(total, 1)
+        self._last = 0.0
+
+    def update(self, done: int, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self._last < PROGRESS_EVERY_SECONDS:
+            return
+        self._last = now
+        if final:  # blank lines were estimated as rows; the end is the end
+            self._total = max(done, 1)
+        filled = PROGRESS_WIDTH * done // self._total
+        bar = "#" * filled + "." * (PROGRESS_WIDTH - filled)
+        self._stream.write(f"\r[{bar}] {done}/{self._total} rows")
+        if final:
+            self._stream.write("\n")
+        self._stream.flush()
+
+
+async def import_conversions(
+    database: Database,
+    path: Path,
+    *,
+    program: str | None,
+    rules: TrackingRules,
+    clock: Callable[[], datetime],
+    progress: TextIO | None = None,
+) -> ImportSummary:
+    """Record every row of a CSV file; see the module docstring for the rules.
+
+    Args:
+        program: the program's slug for files without a ``program`` column (it also
+            overrides one).
+        progress: where to draw a progress bar (a terminal), or ``None``.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    summary = ImportSummary()
+    total = _count_rows(path) if progress is not None else 0
+    bar = ProgressBar(progress, total) if progress is not None else None
+    for line, raw in _rows(path):
+        try:
+            located = attribution_fields(raw)
+            if program is not None:
+                located["program"] = program
+            found = await find_program(database, located)
+            fields = normalise(raw, postback_settings(found).get("fields") or {})
+            outcome = await record_conversion(
+                database, found, fields, now=clock(), rules=rules, source="import"
+            )
+        except ConversionRejected as rejected:
+            summary.rejected.append((line, f"{rejected.field}: {rejected.message}"))
+        except Exception:
+            log.exception("import: line %s failed", line)
+            summary.rejected.append((line, "internal error (see the log); nothing recorded"))
+        else:
+            if outcome.result == "inserted":
+                summary.inserted += 1
+            elif outcome.result == "updated":
+                summary.updated += 1
+            else:
+                summary.duplicates += 1
+        if bar is not None:
+            bar.update(summary.rows)
+    if bar is not None:
+        bar.update(summary.rows, final=True)
+    return summary
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs; ``utf-8-sig`` drops the BOM spreadsheets write."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        sample = handle.read(4096)
+        handle.seek(0)
+        try:
+            dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t")
+        except csv.Error:
+            dialect = csv.excel
+        reader = csv.DictReader(handle, dialect=dialect)
+        for row in reader:
+            clean = {
+                key: value
+                for key, value in row.items()
+                if isinstance(key, str) and isinstance(value, str)
+            }
+            if any(value.strip() for value in clean.values()):
+                yield reader.line_num, clean
+
+
+def _count_rows(path: Path) -> int:
+    with path.open(encoding="utf-8-sig") as handle:
+        return max(sum(1 for _ in handle) - 1, 0)

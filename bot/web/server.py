@@ -1,0 +1,69 @@
+"""The tracking server's aiohttp application: routes and lifecycle.
+
+The click buffer starts with the app and is flushed in its cleanup, which
+``AppRunner.cleanup()`` runs when ``affbot run`` stops on SIGINT/SIGTERM, so no counted
+click is lost on a graceful stop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from bot.config import TrackingConfig
+from bot.web.pages import NO_STORE
+from bot.web.postbacks import postback
+from bot.web.redirects import redirect
+from bot.web.state import TRACKING, TrackingState
+from commands.invocation import Services
+
+log = logging.getLogger(__name__)
+
+SERVICES = web.AppKey("services", Services)
+# aiohttp's own limit sits above ours so an oversized body reaches our JSON 413 answer.
+_AIOHTTP_BODY_SLACK = 1024
+
+
+def build_web_app(services: Services, config: TrackingConfig | None = None) -> web.Application:
+    """The app for ``web.host:web.port``: ``/r/{code}``, ``/postback``, health, metrics."""
+    tracking_config = config or TrackingConfig()
+    app = web.Application(client_max_size=tracking_config.max_body_bytes + _AIOHTTP_BODY_SLACK)
+    app[SERVICES] = services
+    app[TRACKING] = TrackingState.build(services, tracking_config)
+    app.router.add_get("/r/{code}", redirect)
+    app.router.add_route("GET", "/postback", postback)
+    app.router.add_route("POST", "/postback", postback)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.cleanup_ctx.append(_tracking_lifecycle)
+    return app
+
+
+async def _tracking_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    tracking = app[TRACKING]
+    await tracking.open()
+    yield
+    await tracking.close()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers, 503 otherwise (for load balancers and monitors)."""
+    try:
+        await request.app[SERVICES].database.ping()
+    except Exception:
+        log.exception("health check: database unreachable")
+        return web.json_response(
+            {"status": "error", "database": "unreachable"}, status=503, headers=NO_STORE
+        )
+    depth = request.app[TRACKING].buffer.depth()
+    return web.json_response({"status": "ok", "click_buffer": depth}, headers=NO_STORE)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    text = request.app[TRACKING].metrics.render()
+    return web.Response(
+        body=text.encode(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8", **NO_STORE},
+    )

@@ -1,0 +1,96 @@
+"""Everything the tracking server's handlers share, kept on the aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aiohttp import web
+
+from bot.config import TrackingConfig
+from bot.web.click_buffer import ClickBuffer
+from bot.web.metrics import Metrics
+from bot.web.routes import RouteCache
+from commands.invocation import Services
+from commands.tracking import TrackingRules
+
+log = logging.getLogger(__name__)
+
+SALT_KEY = "ip_hash_salt"
+
+
+@dataclass
+class TrackingState:
+    services: Services
+    config: TrackingConfig
+    buffer: ClickBuffer
+    routes: RouteCache
+    rules: TrackingRules
+    metrics: Metrics
+    salt: str = field(default="", repr=False)
+    # SQLite has one writer at a time; writers queueing on its busy timeout sleep in
+    # steps of up to 100 ms, so this process's writers take turns here instead.
+    # PostgreSQL writers run concurrently (the unique constraints still decide).
+    writer: contextlib.AbstractAsyncContextManager[object] = field(
+        default_factory=contextlib.nullcontext
+    )
+
+    @classmethod
+    def build(cls, services: Services, config: TrackingConfig) -> TrackingState:
+        metrics = Metrics()
+        zone = services.settings.timezone
+        sqlite = services.database.dialect == "sqlite"
+        writer: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if sqlite else contextlib.nullcontext()
+        )
+        return cls(
+            services=services,
+            config=config,
+            buffer=ClickBuffer(
+                services.database,
+                batch_size=config.click_batch_size,
+                flush_seconds=config.click_flush_seconds,
+                metrics=metrics,
+                writer=writer,
+            ),
+            routes=RouteCache(services.database, ttl_seconds=config.link_cache_seconds, zone=zone),
+            rules=TrackingRules(zone=zone, alert_percents=tuple(config.cap_alert_percents)),
+            metrics=metrics,
+            writer=writer,
+        )
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.services.clock
+
+    async def open(self) -> None:
+        """Settle the IP hash salt and start writing clicks."""
+        if self.config.ip_hash_salt is not None:
+            self.salt = self.config.ip_hash_salt.get_secret_value()
+        else:
+            async with self.services.database.transaction() as store:
+                self.salt = await store.instance.get_or_create(
+                    SALT_KEY, secrets.token_hex(32), now=self.clock()
+                )
+        self.buffer.start()
+
+    async def close(self) -> None:
+        """Write every buffered click (runs on SIGINT/SIGTERM via the app's cleanup)."""
+        await self.buffer.stop()
+        log.info("click buffer flushed (%s clicks written in total)", self.metrics.clicks_written)
+
+    def client_address(self, request: web.Request) -> str:
+        if self.config.trust_forwarded_for:
+            forwarded = request.headers.get("X-Forwarded-For", "")
+            first = forwarded.split(",", 1)[0].strip()
+            if first:
+                return first
+        return request.remote or ""
+
+
+TRACKING = web.AppKey("tracking", TrackingState)

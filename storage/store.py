@@ -10,6 +10,8 @@ from storage.links import LinkRepository
 from storage.outbox import OutboxRepository
 from storage.performance import PerformanceRepository
 from storage.programs import ProgramRepository
+from storage.schedules import ScheduleRepository
+from storage.weekly import WeeklyRepository
 
 
 class Store:
@@ -23,3 +25,5 @@ class Store:
         self.performance = PerformanceRepository(connection)
         self.audit = AuditRepository(connection)
         self.outbox = OutboxRepository(connection)
+        self.schedules = ScheduleRepository(connection)
+        self.weekly = WeeklyRepository(connection)

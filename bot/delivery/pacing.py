@@ -48,11 +48,13 @@ class Pacer:
     def reserve(self, chat: str) -> float:
         """Book the earliest allowed slot for a message to ``chat``; seconds until it."""
         now = self._monotonic()
-        earliest = max(now, self._paused_until, self._chat_ready.get(chat, 0.0))
         # With a full bucket, up to ``burst`` messages may be ahead of the steady schedule.
         allowed = self._next_slot - (self.limits.burst - 1) * self._interval
-        at = max(earliest, allowed)
-        self._next_slot = max(self._next_slot, at) + self._interval
+        slot = max(now, self._paused_until, allowed)
+        self._next_slot = max(self._next_slot, slot) + self._interval
+        # A chat that is still cooling down delays only its own message: the global slot
+        # is booked now, so other chats are not held up behind it.
+        at = max(slot, self._chat_ready.get(chat, 0.0))
         if self.limits.per_chat_interval:
             if len(self._chat_ready) >= _PRUNE_AT:
                 self._chat_ready = {c: t for c, t in self._chat_ready.items() if t > now}

@@ -13,13 +13,17 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from aiohttp import web
 
 from bot.adapters.console import ConsoleAdapter
+from bot.adapters.console_delivery import ConsoleSender
+from bot.adapters.delivery import Sender
 from bot.config import Config
+from bot.delivery.runtime import DeliveryService
+from bot.scheduler import ScheduleService, audiences_from_config, default_schedules
 from bot.web import build_web_app
 from commands import catalog
 from commands.dispatcher import Dispatcher
@@ -108,12 +112,14 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
                 platform,
             )
         tasks: list[asyncio.Task[None]] = []
+        senders: list[Sender] = []  # one outbox sender per running chat adapter
         if console is None:
             console = not platforms and sys.stdin.isatty()
         if console:
             adapter = ConsoleAdapter(
                 core.dispatcher, user=config.console.user, manager=config.console.manager
             )
+            senders.append(ConsoleSender(adapter.render))
             task = asyncio.create_task(adapter.run(), name="console")
             task.add_done_callback(lambda _: stop.set())
             tasks.append(task)
@@ -122,16 +128,56 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
                 "no chat adapter configured (set DISCORD_TOKEN or TELEGRAM_TOKEN, or run in "
                 "a terminal for the console); serving the tracking server only"
             )
+        background = await start_background(
+            core, senders, console_user=config.console.user if console else None
+        )
         try:
             await stop.wait()
         finally:
             log.info("stopping")
+            await background.stop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await runner.cleanup()
+
+
+@dataclass
+class Background:
+    """The outbox dispatchers and the scheduler: started together, stopped together."""
+
+    delivery: DeliveryService
+    schedules: ScheduleService | None
+
+    async def stop(self) -> None:
+        if self.schedules is not None:
+            await self.schedules.stop()
+        await self.delivery.stop()
+
+
+async def start_background(
+    core: Core, senders: list[Sender], *, console_user: str | None = None
+) -> Background:
+    """Start delivering the outbox through ``senders`` and firing schedules."""
+    config = core.config
+    delivery = DeliveryService(
+        core.database, config.delivery, senders if config.delivery.enabled else []
+    )
+    delivery.start()
+    schedules = None
+    if config.schedules.enabled:
+        schedules = ScheduleService(
+            core.database,
+            audiences_from_config(config, delivery.platforms, console_user=console_user),
+            grace=timedelta(hours=config.schedules.catch_up_hours),
+            reload_seconds=config.schedules.reload_seconds,
+            clock=core.services.clock,
+            on_queued=delivery.wake,
+        )
+        await schedules.start(default_schedules(config))
+    return Background(delivery, schedules)
 
 
 def _configured_platforms(config: Config) -> list[str]:

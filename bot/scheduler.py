@@ -42,13 +42,24 @@ def latest_due(line: str, timezone: str, now: datetime, *, within: timedelta) ->
     """
     trigger = cron.trigger(line, timezone)
     start = now - within
-    found: datetime | None = None
-    moment = trigger.get_next_fire_time(None, start)
-    while moment is not None and moment <= now:
+    found: datetime | None = None  # in UTC: aware times in one zone compare by wall clock
+    previous: datetime | None = None
+    probe = start
+    while probe <= now:
+        fired = trigger.get_next_fire_time(previous, probe)
+        if fired is None or fired > now:
+            break
+        moment = fired.astimezone(UTC)
+        if found is not None and moment <= found:
+            # APScheduler 3 can answer the same time again around a DST change when asked
+            # for the one after it; step past it.
+            probe += timedelta(minutes=1)
+            continue
         if moment > start:
             found = moment
-        moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
-    return found.astimezone(UTC) if found is not None else None
+        previous = fired
+        probe = moment + timedelta(seconds=1)
+    return found
 
 
 def audiences_from_config(

@@ -10,7 +10,16 @@ registry = Registry()
 command = registry.command
 
 # Handler modules, in the order /help lists their commands' topics.
-_MODULES = ("help", "programs", "membership", "links", "stats")
+_MODULES = (
+    "help",
+    "programs",
+    "membership",
+    "links",
+    "stats",
+    "feedback",
+    "schedule",
+    "delivery_status",
+)
 
 
 def load() -> Registry:

@@ -65,9 +65,11 @@ class FeedbackNumbers:
 
 
 def change(current: int, before: int) -> str:
-    """``+25%``, ``−40%``, ``same``; ``new`` when there was nothing before."""
+    """``+25%``, ``−40%``, ``×12`` (ten times or more), ``same``; ``new`` from nothing."""
     if before == 0:
         return "new" if current else "–"
+    if current >= before * 10:  # a multiple reads better than "+123456788900%"
+        return f"×{current / before:,.0f}"
     percent = round((current - before) / before * 100)
     if percent == 0:
         return "same"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from commands import periods
@@ -40,9 +40,13 @@ class Audiences:
     platforms: frozenset[str] = field(default_factory=frozenset)
 
 
-def run_key(due: datetime) -> str:
-    """The run's key in ``schedule_runs``: its due time in UTC, to the minute."""
-    return due.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+def run_key(due: datetime, zone: ZoneInfo) -> str:
+    """The run's key in ``schedule_runs``: its due time on the schedule's wall clock.
+
+    Wall-clock time, not UTC: when DST ends, APScheduler fires a 02:30 schedule at both
+    02:30s of the repeated hour, and both firings must map to one run.
+    """
+    return due.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
 async def run_schedule(
@@ -52,10 +56,10 @@ async def run_schedule(
 
     Returns how many messages were queued, or ``None`` if this run had already happened.
     """
-    key = run_key(due)
+    zone = ZoneInfo(schedule.timezone)
+    key = run_key(due, zone)
     if not await store.schedules.claim_run(schedule.id, key, now=now):
         return None
-    zone = ZoneInfo(schedule.timezone)
     span = periods.period(schedule.period, due, zone)
     broadcast = f"schedule:{schedule.id}:{key}"
     channels = [

@@ -163,7 +163,10 @@ async def start_background(
     """Start delivering the outbox through ``senders`` and firing schedules."""
     config = core.config
     delivery = DeliveryService(
-        core.database, config.delivery, senders if config.delivery.enabled else []
+        core.database,
+        config.delivery,
+        senders if config.delivery.enabled else [],
+        clock=core.services.clock,
     )
     delivery.start()
     schedules = None

@@ -297,3 +297,26 @@ async def test_two_dispatchers_deliver_each_row_once(database: Database, clock: 
     async with database.read() as store:
         counts = await store.outbox.counts()
     assert counts.sent == 300
+
+
+async def test_claims_no_more_than_the_lease_lets_it_send(
+    database: Database, clock: Clock
+) -> None:
+    """At 100 msg/s with 0.3 s of usable lease, claiming 100 rows would leave most of
+    them to expire unsent; the claim is sized so every claimed row goes out in time."""
+    await queue(database, clock, *(message(str(n)) for n in range(60)))
+    sender = RecordingSender()
+    running = OutboxDispatcher(
+        database,
+        sender,
+        Limits(rate=100),
+        settings=DispatchSettings(
+            concurrency=4,
+            lease=timedelta(seconds=0.4),
+            lease_margin=timedelta(seconds=0.1),
+            poll_interval=0.01,
+        ),
+    )
+    await running.run(until_idle=True)
+    assert len(sender.keys) == 60
+    assert running.counters.claimed == 60  # nothing handed back and claimed again

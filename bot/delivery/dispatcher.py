@@ -94,12 +94,16 @@ class OutboxDispatcher:
         self.counters = DispatchCounters()
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
-        # Enough rows to keep the workers busy for ~2 s at full rate, within the batch cap.
+        # Enough rows to keep the workers busy for ~2 s at full rate, within the batch cap,
+        # and never more than can be sent in half the lease: a row whose lease runs short
+        # is handed back unsent, which would only waste the claim.
+        usable = (self.settings.lease - self.settings.lease_margin).total_seconds()
         self._claim_size = max(
             1,
             min(
                 self.settings.claim_batch,
                 max(self.settings.concurrency * 2, int(limits.rate * 2)),
+                int(limits.rate * usable / 2),
             ),
         )
         self._queue: asyncio.Queue[ClaimedMessage | None] = asyncio.Queue()
@@ -216,6 +220,12 @@ class OutboxDispatcher:
             log.warning("%s outbox: message %d has an %s", self.platform, message.id, problem)
             await self._record(lambda store: store.outbox.fail(message.id, error=problem))
             self.counters.failed += 1
+            return
+        # Hand the row back before booking a send slot it could not use in time: booked
+        # slots that are never used would push every later message back.
+        left = message.lease_until - self._clock() - self.settings.lease_margin
+        if self.pacer.backlog >= left.total_seconds():
+            await self._release([message.id], at=self._clock())
             return
         await self.pacer.wait(chat)
         if self._clock() + self.settings.lease_margin >= message.lease_until:

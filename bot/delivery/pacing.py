@@ -75,6 +75,11 @@ class Pacer:
         self._paused_until = max(self._paused_until, self._monotonic() + seconds)
 
     @property
+    def backlog(self) -> float:
+        """Seconds until the next free slot at the steady rate (booked messages ahead)."""
+        return max(0.0, self._next_slot - self._monotonic(), self.paused_for)
+
+    @property
     def paused_for(self) -> float:
         """Seconds left of a pause (0 when not paused)."""
         return max(0.0, self._paused_until - self._monotonic())

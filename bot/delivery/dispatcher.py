@@ -177,10 +177,10 @@ class OutboxDispatcher:
     async def _claim(self, limit: int) -> list[ClaimedMessage]:
         now = self._clock()
         async with self.database.transaction() as store:
-            skipped = await store.outbox.skip_unreachable(self.platform, now=now)
             claimed = await store.outbox.claim(
                 self.platform, now=now, limit=limit, lease=self.settings.lease
             )
+            claimed, skipped = await store.outbox.skip_unreachable(claimed)
         if skipped:
             self.counters.skipped += skipped
             log.info("%s outbox: skipped %d messages to unreachable users", self.platform, skipped)

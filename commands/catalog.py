@@ -16,7 +16,6 @@ _MODULES = (
     "membership",
     "links",
     "stats",
-    "feedback",
     "schedule",
     "delivery_status",
 )

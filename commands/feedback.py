@@ -2,7 +2,8 @@
 
 Composed for everyone at once from a few grouped queries (``storage.weekly``), queued to
 each affiliate's accounts as private messages. Someone with nothing to report gets a
-short nudge, never a wall of zeros. ``/feedback on|off`` is the affiliate's switch.
+short nudge, never a wall of zeros. Affiliates switch it off with ``/settings feedback off``
+(the ``affiliates.feedback`` column).
 """
 
 from __future__ import annotations
@@ -14,13 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from commands.catalog import command
 from commands.chart import daily_bars
-from commands.invocation import Invocation
 from commands.money import format_money
 from commands.period_keys import day_boundaries, period_key, previous
 from commands.periods import Period
-from commands.registry import Audience, Param, ParamKind
 from commands.reply import Field, Image, Reply, Table, Visibility
 from commands.weekly_post import TOP, rank
 from storage.outbox import OutgoingMessage
@@ -175,7 +173,9 @@ def compose_feedback(numbers: FeedbackNumbers) -> Reply:
             title=f"Your results, {numbers.label}",
             text=f"Nothing to report {numbers.label}. {choose_tip(numbers)}",
             visibility=Visibility.PRIVATE,
-            notes=("Get your link with /link <program>. Stop these messages with /feedback off.",),
+            notes=(
+                "Get your link with /link <program>. Stop these messages: /settings feedback off.",
+            ),
         )
     rate = numbers.rate
     fields = [
@@ -219,7 +219,7 @@ def compose_feedback(numbers: FeedbackNumbers) -> Reply:
         table=table,
         image=image,
         visibility=Visibility.PRIVATE,
-        notes=("Only you get this message. Stop these messages with /feedback off.",),
+        notes=("Only you get this message. Stop these messages: /settings feedback off.",),
     )
 
 
@@ -356,38 +356,3 @@ def _median_rates(current: dict[int, list[PeriodTotals]]) -> dict[int, float]:
         for program, values in rates.items()
         if len(values) >= MIN_PEERS_FOR_MEDIAN
     }
-
-
-@command(
-    "feedback",
-    "Turn your weekly performance message on or off",
-    params=[
-        Param(
-            "setting",
-            "on or off",
-            kind=ParamKind.CHOICE,
-            choices=("on", "off"),
-            required=False,
-        )
-    ],
-    audience=Audience.AFFILIATE,
-    examples=("/feedback off", "/feedback on"),
-    private=True,
-)
-async def feedback_setting(invocation: Invocation, setting: str | None) -> Reply:
-    """Every week the bot sends you a private message with your clicks, conversions,
-    commission, rank and a tip. /feedback off stops it, /feedback on starts it again, and
-    /feedback alone tells you whether it is on."""
-    affiliate = invocation.require_affiliate()
-    if setting is None:
-        state = "on" if affiliate.feedback == "weekly" else "off"
-        return Reply(text=f"Your weekly feedback is {state}.", visibility=Visibility.PRIVATE)
-    value = "weekly" if setting == "on" else "off"
-    async with invocation.database.transaction() as store:
-        await store.weekly.set_feedback(affiliate.id, value)
-    text = (
-        "Weekly feedback is on: you will get your numbers and a tip every week."
-        if value == "weekly"
-        else "Weekly feedback is off. Turn it back on any time with /feedback on."
-    )
-    return Reply(text=text, visibility=Visibility.PRIVATE)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import insert_ignoring_conflicts
@@ -281,12 +281,6 @@ class WeeklyRepository:
                     (*found.accounts, account),
                 )
         return list(grouped.values())
-
-    async def set_feedback(self, affiliate_id: int, value: str) -> None:
-        """Switch an affiliate's weekly feedback (``weekly`` or ``off``)."""
-        await self._connection.execute(
-            update(affiliates).where(affiliates.c.id == affiliate_id).values(feedback=value)
-        )
 
     async def save_season(
         self,

@@ -20,7 +20,7 @@ from commands.feedback import (
 from commands.reply import Reply, Visibility
 from storage import Database
 from tests.activity import add_clicks, add_conversions, add_member, add_program
-from tests.conftest import Chat, Clock
+from tests.conftest import Clock
 
 UTC_ZONE = ZoneInfo("UTC")
 WEEK = tuple("Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split())
@@ -222,18 +222,3 @@ async def test_feedback_is_queued_per_affiliate_account_with_dedupe_keys(
             store, span, UTC_ZONE, platforms={"telegram"}, now=now, broadcast_key="fb"
         )
     assert none == []
-
-
-async def test_feedback_can_be_turned_off_and_on(
-    alice: Chat, database: Database, clock: Clock
-) -> None:
-    program = await add_program(database, clock())
-    await add_member(database, clock(), program, "Alice", user_id="alice")
-    assert (await alice("/feedback")).text == "Your weekly feedback is on."
-    assert (await alice("/feedback off")).text.startswith("Weekly feedback is off.")
-    assert (await alice("/feedback")).text == "Your weekly feedback is off."
-    async with database.read() as store:
-        assert await store.weekly.feedback_recipients() == []
-    assert (await alice("/feedback on")).text.startswith("Weekly feedback is on")
-    async with database.read() as store:
-        assert [r.display_name for r in await store.weekly.feedback_recipients()] == ["Alice"]

@@ -173,7 +173,11 @@ async def start_background(
     if config.schedules.enabled:
         schedules = ScheduleService(
             core.database,
-            audiences_from_config(config, delivery.platforms, console_user=console_user),
+            # Every platform with an adapter here, delivered by this process or another one
+            # sharing the database ([delivery] enabled = false in all but one, say).
+            audiences_from_config(
+                config, frozenset(s.platform for s in senders), console_user=console_user
+            ),
             grace=timedelta(hours=config.schedules.catch_up_hours),
             reload_seconds=config.schedules.reload_seconds,
             clock=core.services.clock,

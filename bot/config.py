@@ -134,9 +134,26 @@ class ConsoleConfig(_Section):
 class PacingConfig(_Section):
     """How fast one platform's outbox is delivered."""
 
-    rate_per_second: float = Field(gt=0, le=10_000)
+    rate_per_second: float = Field(default=5.0, gt=0, le=10_000)
     burst: int = Field(default=1, ge=1, le=1_000)
     per_chat_seconds: float = Field(default=1.0, ge=0, le=3_600)
+
+
+class TelegramPacing(PacingConfig):
+    # About 30 messages/s for bulk notifications and 1/s per chat (Telegram Bot FAQ).
+    rate_per_second: float = Field(default=30.0, gt=0, le=10_000)
+
+
+class DiscordPacing(PacingConfig):
+    # Discord allows 50 requests/s per bot, but a DM costs up to two requests and refused
+    # DMs count against the invalid-request ban budget: stay well below.
+    burst: int = Field(default=5, ge=1, le=1_000)
+
+
+class ConsolePacing(PacingConfig):
+    rate_per_second: float = Field(default=100.0, gt=0, le=10_000)
+    burst: int = Field(default=10, ge=1, le=1_000)
+    per_chat_seconds: float = Field(default=0.0, ge=0, le=3_600)
 
 
 class DeliveryConfig(_Section):
@@ -149,18 +166,9 @@ class DeliveryConfig(_Section):
     max_attempts: int = Field(default=8, ge=1, le=100)
     backoff_base_seconds: float = Field(default=5.0, gt=0, le=3_600)
     backoff_max_seconds: float = Field(default=900.0, gt=0, le=86_400)
-    # Telegram: ~30 messages/s for bulk notifications, ~1/s per chat (Bot FAQ).
-    telegram: PacingConfig = Field(
-        default_factory=lambda: PacingConfig(rate_per_second=30, per_chat_seconds=1)
-    )
-    # Discord allows 50 requests/s per bot, but a DM costs up to two requests and refused
-    # DMs count against the invalid-request ban budget: stay well below.
-    discord: PacingConfig = Field(
-        default_factory=lambda: PacingConfig(rate_per_second=5, burst=5, per_chat_seconds=1)
-    )
-    console: PacingConfig = Field(
-        default_factory=lambda: PacingConfig(rate_per_second=100, burst=10, per_chat_seconds=0)
-    )
+    telegram: TelegramPacing = Field(default_factory=TelegramPacing)
+    discord: DiscordPacing = Field(default_factory=DiscordPacing)
+    console: ConsolePacing = Field(default_factory=ConsolePacing)
 
     @field_validator("backoff_max_seconds")
     @classmethod

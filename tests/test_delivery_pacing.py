@@ -7,7 +7,9 @@ import time
 
 import pytest
 
+from bot.config import load_config
 from bot.delivery.pacing import Limits, Pacer
+from bot.delivery.runtime import limits, pacing_for
 
 
 class FakeMonotonic:
@@ -85,3 +87,17 @@ async def test_concurrent_waiters_never_exceed_the_rate() -> None:
     # No window of 100 ms holds more than ~10 messages.
     sent.sort()
     assert max(sum(1 for t in sent if start <= t < start + 0.1) for start in sent) <= 11
+
+
+def test_each_platform_gets_its_configured_pacing() -> None:
+    config = load_config(
+        environ={
+            "AFFBOT_DELIVERY__TELEGRAM__RATE_PER_SECOND": "20",
+            "AFFBOT_DELIVERY__DISCORD__PER_CHAT_SECONDS": "2",
+        }
+    ).delivery
+    assert limits(pacing_for(config, "telegram")) == Limits(20, 1, 1.0)
+    assert limits(pacing_for(config, "discord")) == Limits(5, 5, 2.0)
+    assert limits(pacing_for(config, "console")) == Limits(100, 10, 0.0)
+    # A platform without its own section gets Discord's conservative pacing.
+    assert pacing_for(config, "matrix") == config.discord

@@ -47,7 +47,7 @@ async def serve_web(database: Database) -> web.AppRunner:
 
 
 async def main(args: argparse.Namespace) -> None:
-    database = Database.connect(args.database)
+    database = Database.connect(args.database, schema=args.schema)
     sender = FakePlatformSender(args.platform)
     runner = await serve_web(database) if args.serve_web else None
     dispatcher = OutboxDispatcher(
@@ -89,6 +89,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--expect", type=int, default=0)
     parser.add_argument("--serve-web", action="store_true")
+    parser.add_argument("--schema", help="PostgreSQL schema (tests run in their own)")
     return parser.parse_args(argv)
 
 

@@ -7,6 +7,8 @@ import random
 import time
 from datetime import timedelta
 
+from sqlalchemy import update
+
 from bot.adapters.delivery import RetryAfter, TransientFailure, Unreachable
 from bot.delivery.backoff import Backoff
 from bot.delivery.dispatcher import DispatchSettings, OutboxDispatcher
@@ -14,6 +16,7 @@ from bot.delivery.pacing import Limits
 from commands.reply import Reply
 from storage import Database
 from storage.outbox import OutgoingMessage
+from storage.schema import identities
 from tests.conftest import Clock
 from tests.fakes.senders import RecordingSender
 
@@ -320,3 +323,29 @@ async def test_claims_no_more_than_the_lease_lets_it_send(
     await running.run(until_idle=True)
     assert len(sender.keys) == 60
     assert running.counters.claimed == 60  # nothing handed back and claimed again
+
+
+async def test_a_broadcast_to_many_unreachable_users_is_skipped_at_claim_speed(
+    database: Database, clock: Clock
+) -> None:
+    async with database.transaction() as store:
+        for n in range(50):
+            await store.affiliates.ensure_for_identity("telegram", f"u{n}", "x", now=clock())
+        # Every one of them blocked the bot during an earlier broadcast.
+        await store.connection.execute(
+            update(identities).values(unreachable_reason="blocked", unreachable_at=clock())
+        )
+    await queue(database, clock, *(message(f"u{n}") for n in range(50)), message("ok"))
+    sender = RecordingSender()
+    started = time.monotonic()
+    await dispatcher(
+        database,
+        sender,
+        clock,
+        settings=DispatchSettings(concurrency=2, claim_batch=10, poll_interval=5),
+    ).run(until_idle=True)
+    assert time.monotonic() - started < 2  # claims follow each other, no poll waits
+    assert list(sender.keys) == ["test:ok"]
+    async with database.read() as store:
+        counts = await store.outbox.counts("b1")
+    assert (counts.skipped, counts.unreachable, counts.sent) == (50, 50, 1)

@@ -135,7 +135,10 @@ class OutboxDispatcher:
         try:
             await self._claim_loop(until_idle=until_idle)
         finally:
-            await self._release(self._drain_queue(), at=self._clock())
+            try:
+                await self._release(self._drain_queue(), at=self._clock())
+            except Exception:
+                log.exception("%s outbox: could not hand back claimed rows", self.platform)
             for _ in workers:
                 self._queue.put_nowait(None)
             await asyncio.gather(*workers, return_exceptions=True)
@@ -152,9 +155,10 @@ class OutboxDispatcher:
                 continue
             room = self._claim_size - len(self._held)
             claimed: list[ClaimedMessage] = []
+            skipped = 0
             if room >= max(1, self._claim_size // 2):
                 try:
-                    claimed = await self._claim(room)
+                    claimed, skipped = await self._claim(room)
                 except Exception:
                     log.exception("%s outbox: claiming failed; trying again", self.platform)
                     await self._sleep(self.settings.poll_interval)
@@ -162,7 +166,7 @@ class OutboxDispatcher:
             for message in claimed:
                 self._held[message.id] = message
                 self._queue.put_nowait(message)
-            if claimed:
+            if claimed or skipped:
                 continue
             if until_idle and not self._held:
                 return
@@ -174,7 +178,7 @@ class OutboxDispatcher:
             await asyncio.wait_for(self._wakeup.wait(), seconds)
         self._wakeup.clear()
 
-    async def _claim(self, limit: int) -> list[ClaimedMessage]:
+    async def _claim(self, limit: int) -> tuple[list[ClaimedMessage], int]:
         now = self._clock()
         async with self.database.transaction() as store:
             claimed = await store.outbox.claim(
@@ -185,7 +189,7 @@ class OutboxDispatcher:
             self.counters.skipped += skipped
             log.info("%s outbox: skipped %d messages to unreachable users", self.platform, skipped)
         self.counters.claimed += len(claimed)
-        return claimed
+        return claimed, skipped
 
     async def _worker(self) -> None:
         while True:

@@ -84,9 +84,11 @@ async def test_concurrent_waiters_never_exceed_the_rate() -> None:
     elapsed = time.monotonic() - started
     assert len(sent) == 50
     assert elapsed >= 0.48  # 50 messages at 100/s, the first one free
-    # No window of 100 ms holds more than ~10 messages.
+    # The k-th message never goes before its slot (late is possible on a busy machine,
+    # early never).
     sent.sort()
-    assert max(sum(1 for t in sent if start <= t < start + 0.1) for start in sent) <= 11
+    for k, moment in enumerate(sent):
+        assert moment >= started + k / 100 - 0.005
 
 
 def test_each_platform_gets_its_configured_pacing() -> None:

@@ -1,4 +1,8 @@
-"""``python -m bench redirect [--seconds S] [--rounds N] [--connections C] [--postbacks P]``."""
+"""``python -m bench redirect|fanout [options]``: run one benchmark.
+
+``redirect`` compares the tracking server with a bare aiohttp app (redirects and
+postbacks); ``fanout`` delivers a broadcast through a rate-limited fake platform.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,23 @@ import sys
 from bench.redirect import Options, run
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "fanout":
+        from bench import fanout
+
+        return fanout.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     redirect = commands.add_parser(
         "redirect", help="tracking server vs a bare aiohttp app: redirects and postbacks"
     )
+    commands.add_parser("fanout", help="outbox delivery through a rate-limited fake platform")
     redirect.add_argument("--seconds", type=float, default=2.0, help="per server per round")
     redirect.add_argument("--rounds", type=int, default=8)
     redirect.add_argument("--connections", type=int, default=32)
     redirect.add_argument("--postbacks", type=int, default=500, help="unique transactions")
     redirect.add_argument("--postback-concurrency", type=int, default=16)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     options = Options(
         seconds=args.seconds,
         rounds=args.rounds,
@@ -32,4 +41,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

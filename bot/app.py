@@ -13,13 +13,17 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
 from aiohttp import web
 
 from bot.adapters.console import ConsoleAdapter
+from bot.adapters.console_delivery import ConsoleSender
+from bot.adapters.delivery import Sender, TargetKind
 from bot.config import Config
+from bot.delivery.runtime import DeliveryService
+from bot.scheduler import ScheduleService, audiences_from_config, default_schedules
 from bot.web import build_web_app
 from commands import catalog
 from commands.dispatcher import Dispatcher
@@ -28,7 +32,9 @@ from storage import Database
 from storage.migrate import upgrade
 
 if TYPE_CHECKING:
+    from bot.adapters.discord.client import DiscordAdapter
     from bot.adapters.telegram import TelegramAdapter
+    from commands.reply import Reply
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +94,11 @@ async def run_console(
 async def run_bot(config: Config, *, console: bool | None = None) -> None:
     """``affbot run``: every configured component until SIGINT/SIGTERM (or console EOF).
 
+    Start order: the tracking server, the chat adapters, then the outbox dispatchers and
+    the scheduler (which need the adapters' senders). Stop order is the reverse, so queued
+    deliveries finish while the adapters can still send and the click buffer is flushed
+    last, after nothing can produce clicks any more.
+
     Args:
         console: open the console adapter; ``None`` decides by whether stdin is a
             terminal and no platform token is configured.
@@ -97,53 +108,116 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        # The app's cleanup flushes the click buffer, so runner.cleanup() below loses no click.
-        web_app = build_web_app(core.services, config.tracking)
         platforms = _configured_platforms(config)
+        # The app's cleanup flushes the click buffer, so runner.cleanup() loses no click.
+        web_app = build_web_app(core.services, config.tracking)
         telegram = _telegram_adapter(config, core, web_app) if "telegram" in platforms else None
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, config.web.host, config.web.port)
-        await site.start()
-        for host, port, *_ in runner.addresses:
-            log.info("tracking server listening on http://%s:%s", host, port)
-        log.info("referral links use %s", config.web.public_base_url)
-        _warn_unbuilt(platforms, built={"telegram", "discord"})
-        if telegram is not None:
-            try:
-                await telegram.start()
-            except BaseException:
-                await runner.cleanup()
-                raise
         tasks: list[asyncio.Task[None]] = []
-        if "discord" in platforms:
-            tasks.append(_start_discord(core, stop))
-        if console is None:
-            console = not platforms and sys.stdin.isatty()
-        if console:
-            adapter = ConsoleAdapter(
-                core.dispatcher, user=config.console.user, manager=config.console.manager
-            )
-            task = asyncio.create_task(adapter.run(), name="console")
-            task.add_done_callback(lambda _: stop.set())
-            tasks.append(task)
-        elif not platforms:
-            log.warning(
-                "no chat adapter configured (set DISCORD_TOKEN or TELEGRAM_TOKEN, or run in "
-                "a terminal for the console); serving the tracking server only"
-            )
+        senders: list[Sender] = []  # one outbox sender per running chat adapter
+        background: Background | None = None
         try:
+            await web.TCPSite(runner, config.web.host, config.web.port).start()
+            for host, port, *_ in runner.addresses:
+                log.info("tracking server listening on http://%s:%s", host, port)
+            log.info("referral links use %s", config.web.public_base_url)
+            if telegram is not None:
+                await telegram.start()
+                senders.append(telegram.sender)
+            if "discord" in platforms:
+                discord_adapter, discord_task = _start_discord(core, stop)
+                tasks.append(discord_task)
+                senders.append(_AfterReady(discord_adapter.sender, discord_adapter))
+            if console is None:
+                console = not platforms and sys.stdin.isatty()
+            if console:
+                adapter = ConsoleAdapter(
+                    core.dispatcher, user=config.console.user, manager=config.console.manager
+                )
+                senders.append(ConsoleSender(adapter.render))
+                task = asyncio.create_task(adapter.run(), name="console")
+                task.add_done_callback(lambda _: stop.set())
+                tasks.append(task)
+            elif not platforms:
+                log.warning(
+                    "no chat adapter configured (set DISCORD_TOKEN or TELEGRAM_TOKEN, or run "
+                    "in a terminal for the console); serving the tracking server only"
+                )
+            background = await start_background(
+                core, senders, console_user=config.console.user if console else None
+            )
             await stop.wait()
         finally:
             log.info("stopping")
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+            if background is not None:
+                await background.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if telegram is not None:
                 await telegram.stop()
             await runner.cleanup()
+
+
+@dataclass
+class Background:
+    """The outbox dispatchers and the scheduler: started together, stopped together."""
+
+    delivery: DeliveryService
+    schedules: ScheduleService | None
+
+    async def stop(self) -> None:
+        if self.schedules is not None:
+            await self.schedules.stop()
+        await self.delivery.stop()
+
+
+async def start_background(
+    core: Core, senders: list[Sender], *, console_user: str | None = None
+) -> Background:
+    """Start delivering the outbox through ``senders`` and firing schedules."""
+    config = core.config
+    delivery = DeliveryService(
+        core.database,
+        config.delivery,
+        senders if config.delivery.enabled else [],
+        clock=core.services.clock,
+    )
+    delivery.start()
+    schedules = None
+    if config.schedules.enabled:
+        schedules = ScheduleService(
+            core.database,
+            # Every platform with an adapter here, delivered by this process or another one
+            # sharing the database ([delivery] enabled = false in all but one, say).
+            audiences_from_config(
+                config, frozenset(s.platform for s in senders), console_user=console_user
+            ),
+            grace=timedelta(hours=config.schedules.catch_up_hours),
+            reload_seconds=config.schedules.reload_seconds,
+            clock=core.services.clock,
+            on_queued=delivery.wake,
+        )
+        await schedules.start(default_schedules(config))
+    return Background(delivery, schedules)
+
+
+class _AfterReady:
+    """A sender that waits until its adapter is connected before the first send."""
+
+    def __init__(self, sender: Sender, adapter: DiscordAdapter) -> None:
+        self.platform = sender.platform
+        self._sender = sender
+        self._adapter = adapter
+
+    async def send(
+        self, target_kind: TargetKind, target_id: str, reply: Reply, *, dedupe_key: str
+    ) -> None:
+        await self._adapter.wait_until_ready()
+        await self._sender.send(target_kind, target_id, reply, dedupe_key=dedupe_key)
 
 
 def _telegram_adapter(config: Config, core: Core, web_app: web.Application) -> TelegramAdapter:
@@ -156,21 +230,7 @@ def _telegram_adapter(config: Config, core: Core, web_app: web.Application) -> T
     return adapter
 
 
-def _warn_unbuilt(platforms: list[str], built: set[str]) -> None:
-    for platform in platforms:
-        if platform not in built:
-            log.warning("%s token found, but the %s adapter is not built yet", platform, platform)
-
-
-def announce_targets(config: Config) -> tuple[tuple[str, str], ...]:
-    """The chats announcements go to, as (platform, chat id) pairs for the core."""
-    return tuple(
-        [("discord", str(channel)) for channel in config.discord.announce_channel_ids]
-        + [("telegram", str(chat)) for chat in config.telegram.announce_chat_ids]
-    )
-
-
-def _start_discord(core: Core, stop: asyncio.Event) -> asyncio.Task[None]:
+def _start_discord(core: Core, stop: asyncio.Event) -> tuple[DiscordAdapter, asyncio.Task[None]]:
     """Run the Discord adapter; if it ends (bad token, lost for good) the process stops."""
     from bot.adapters.discord.client import DiscordAdapter
 
@@ -183,7 +243,15 @@ def _start_discord(core: Core, stop: asyncio.Event) -> asyncio.Task[None]:
         stop.set()
 
     task.add_done_callback(ended)
-    return task
+    return adapter, task
+
+
+def announce_targets(config: Config) -> tuple[tuple[str, str], ...]:
+    """The chats announcements go to, as (platform, chat id) pairs for the core."""
+    return tuple(
+        [("discord", str(channel)) for channel in config.discord.announce_channel_ids]
+        + [("telegram", str(chat)) for chat in config.telegram.announce_chat_ids]
+    )
 
 
 def _configured_platforms(config: Config) -> list[str]:

@@ -20,15 +20,19 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from commands import cron
 
 ENV_PREFIX = "AFFBOT_"
 # Variables under the prefix that are not config keys: the config path itself and the test
@@ -203,6 +207,67 @@ class ConsoleConfig(_Section):
     manager: bool = True
 
 
+class PacingConfig(_Section):
+    """How fast one platform's outbox is delivered."""
+
+    rate_per_second: float = Field(default=5.0, gt=0, le=10_000)
+    burst: int = Field(default=1, ge=1, le=1_000)
+    per_chat_seconds: float = Field(default=1.0, ge=0, le=3_600)
+
+
+class TelegramPacing(PacingConfig):
+    # About 30 messages/s for bulk notifications and 1/s per chat (Telegram Bot FAQ).
+    rate_per_second: float = Field(default=30.0, gt=0, le=10_000)
+
+
+class DiscordPacing(PacingConfig):
+    # Discord allows 50 requests/s per bot, but a DM costs up to two requests and refused
+    # DMs count against the invalid-request ban budget: stay well below.
+    burst: int = Field(default=5, ge=1, le=1_000)
+
+
+class ConsolePacing(PacingConfig):
+    rate_per_second: float = Field(default=100.0, gt=0, le=10_000)
+    burst: int = Field(default=10, ge=1, le=1_000)
+    per_chat_seconds: float = Field(default=0.0, ge=0, le=3_600)
+
+
+class DeliveryConfig(_Section):
+    enabled: bool = True
+    concurrency: int = Field(default=8, ge=1, le=256)
+    claim_batch: int = Field(default=100, ge=1, le=10_000)
+    lease_seconds: float = Field(default=60.0, ge=5, le=3_600)
+    poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    mark_batch: int = Field(default=20, ge=1, le=1_000)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_base_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    backoff_max_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    telegram: TelegramPacing = Field(default_factory=TelegramPacing)
+    discord: DiscordPacing = Field(default_factory=DiscordPacing)
+    console: ConsolePacing = Field(default_factory=ConsolePacing)
+
+    @field_validator("backoff_max_seconds")
+    @classmethod
+    def _cap_above_base(cls, value: float, info: ValidationInfo) -> float:
+        base = info.data.get("backoff_base_seconds")
+        if base is not None and value < base:
+            raise ValueError(f"must be at least backoff_base_seconds ({base:g})")
+        return value
+
+
+def _cron_or_empty(value: str) -> str:
+    return cron.normalise(value) if value.strip() else ""
+
+
+class SchedulesConfig(_Section):
+    enabled: bool = True
+    catch_up_hours: float = Field(default=24.0, ge=0, le=24 * 7)
+    reload_seconds: float = Field(default=60.0, ge=1, le=3_600)
+    leaderboard_cron: Annotated[str, AfterValidator(_cron_or_empty)] = "0 9 * * mon"
+    feedback_cron: Annotated[str, AfterValidator(_cron_or_empty)] = "0 10 * * mon"
+    period: Literal["last-week", "last-month", "week", "month", "today"] = "last-week"
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -216,6 +281,8 @@ class Config(_Section):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    schedules: SchedulesConfig = Field(default_factory=SchedulesConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -31,6 +31,8 @@ _MODULES = (
     "payouts",
     "program_settings",
     "cap_settings",
+    "schedule",
+    "delivery_status",
 )
 
 

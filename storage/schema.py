@@ -420,3 +420,17 @@ server_joins = Table(
     UniqueConstraint("guild_id", "member_id"),
     Index(None, "affiliate_id", "joined_at"),
 )
+
+# A leaderboard as it was posted: later conversions or reversals never change a season.
+leaderboard_seasons = Table(
+    "leaderboard_seasons",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("period_key", String(32), nullable=False),
+    Column("scope", String(32), nullable=False),
+    Column("period_start", UtcDateTime, nullable=False),
+    Column("period_end", UtcDateTime, nullable=False),
+    Column("entries", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("period_key", "scope"),
+)

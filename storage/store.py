@@ -19,8 +19,10 @@ from storage.program_settings import ProgramSettingsRepository
 from storage.programs import ProgramRepository
 from storage.referrals import ReferralRepository
 from storage.reports import ReportRepository
+from storage.schedules import ScheduleRepository
 from storage.server_joins import ServerJoinRepository
 from storage.targets import TargetRepository
+from storage.weekly import WeeklyRepository
 
 
 class Store:
@@ -45,3 +47,5 @@ class Store:
         self.caps = CapRepository(connection)
         self.program_settings = ProgramSettingsRepository(connection)
         self.instance = InstanceSettingsRepository(connection)
+        self.schedules = ScheduleRepository(connection)
+        self.weekly = WeeklyRepository(connection)

@@ -1,0 +1,1 @@
+"""Delivery: the outbox dispatcher, its pacing and retry rules, and their start/stop."""

@@ -1,0 +1,210 @@
+"""Schedules: APScheduler fires them, the database decides whether a firing runs.
+
+Schedules are rows (``storage.schedules``); APScheduler only holds in-memory cron jobs
+built from them (``AsyncIOScheduler``, ``CronTrigger`` in each schedule's time zone) and
+is re-synced from the table every ``reload_seconds``, so ``/schedule add`` takes effect
+without a restart. A firing computes the due time it stands for and hands it to
+``commands.scheduled.run_schedule``, which claims the (schedule, due time) run before
+queuing anything. So a firing that happens twice, on two processes, or again as a
+catch-up after a restart queues its messages once.
+
+Catch-up: at start-up (and at every re-sync) a schedule whose latest due time lies within
+the grace period and has no run record is run once. APScheduler's own misfire handling is
+not relied on: it only knows about downtime of a process that kept its job store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config import Config
+from commands import cron
+from commands.scheduled import Audiences, run_schedule
+from storage import Database
+from storage.schedules import NewSchedule, Schedule, ScheduleKind, ScheduleTarget
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def latest_due(line: str, timezone: str, now: datetime, *, within: timedelta) -> datetime | None:
+    """The last time the schedule was due in ``(now - within, now]``, or ``None``.
+
+    Walks the trigger forward from the start of the window, so DST gaps and repeats are
+    handled by the trigger exactly as for live firings.
+    """
+    trigger = cron.trigger(line, timezone)
+    start = now - within
+    found: datetime | None = None  # in UTC: aware times in one zone compare by wall clock
+    previous: datetime | None = None
+    probe = start
+    while probe <= now:
+        fired = trigger.get_next_fire_time(previous, probe)
+        if fired is None or fired > now:
+            break
+        moment = fired.astimezone(UTC)
+        if found is not None and moment <= found:
+            # APScheduler 3 can answer the same time again around a DST change when asked
+            # for the one after it; step past it.
+            probe += timedelta(minutes=1)
+            continue
+        if moment > start:
+            found = moment
+        previous = fired
+        probe = moment + timedelta(seconds=1)
+    return found
+
+
+def audiences_from_config(
+    config: Config, platforms: frozenset[str], *, console_user: str | None = None
+) -> Audiences:
+    """Announcement channels and manager accounts from config, for running platforms.
+
+    In the console, posts and reports appear in the console itself (chat
+    ``announcements``, and the console operator when they are a manager).
+    """
+    channels = [ScheduleTarget("discord", str(c)) for c in config.discord.announce_channel_ids]
+    channels += [ScheduleTarget("telegram", str(c)) for c in config.telegram.announce_chat_ids]
+    managers = [("telegram", str(u)) for u in config.telegram.manager_user_ids]
+    if console_user is not None:
+        channels.append(ScheduleTarget("console", "announcements"))
+        if config.console.manager:
+            managers.append(("console", console_user))
+    return Audiences(channels=tuple(channels), managers=tuple(managers), platforms=platforms)
+
+
+def default_schedules(config: Config) -> tuple[NewSchedule, ...]:
+    """The weekly leaderboard and feedback schedules config asks for (empty cron: none)."""
+    wanted: tuple[tuple[ScheduleKind, str], ...] = (
+        ("leaderboard", config.schedules.leaderboard_cron),
+        ("feedback", config.schedules.feedback_cron),
+    )
+    return tuple(
+        NewSchedule(
+            kind=kind,
+            cron=line,
+            timezone=config.timezone,
+            period=config.schedules.period,
+            created_by=f"config:default-{kind}",
+        )
+        for kind, line in wanted
+        if line
+    )
+
+
+class ScheduleService:
+    """Owns the APScheduler instance and runs due schedules; ``start``/``stop`` pair."""
+
+    def __init__(
+        self,
+        database: Database,
+        audiences: Audiences,
+        *,
+        grace: timedelta = timedelta(hours=24),
+        reload_seconds: float = 60.0,
+        clock: Callable[[], datetime] = utc_now,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.database = database
+        self.audiences = audiences
+        self.grace = grace
+        self.reload_seconds = reload_seconds
+        self._clock = clock
+        self._on_queued = on_queued
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._jobs: dict[int, tuple[str, str]] = {}
+
+    async def start(self, defaults: tuple[NewSchedule, ...] = ()) -> None:
+        """Create missing default schedules, register every job, and catch up."""
+        if defaults:
+            async with self.database.transaction() as store:
+                for default in defaults:
+                    created = await store.schedules.ensure(default, now=self._clock())
+                    if created is not None:
+                        log.info("created default %s schedule (%s)", created.kind, created.cron)
+        self.scheduler.start()
+        self.scheduler.add_job(
+            self.sync,
+            "interval",
+            seconds=self.reload_seconds,
+            id="schedules-sync",
+            coalesce=True,
+            max_instances=1,
+        )
+        await self.sync()
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    async def sync(self) -> None:
+        """Match the jobs to the table, then run whatever is due and not yet run."""
+        async with self.database.read() as store:
+            schedules = await store.schedules.all()
+        wanted = {s.id: s for s in schedules}
+        for schedule_id in set(self._jobs) - set(wanted):
+            self.scheduler.remove_job(f"schedule-{schedule_id}")
+            del self._jobs[schedule_id]
+        for schedule in schedules:
+            shape = (schedule.cron, schedule.timezone)
+            if self._jobs.get(schedule.id) == shape:
+                continue
+            try:
+                trigger = cron.trigger(schedule.cron, schedule.timezone)
+            except ValueError:
+                log.exception(
+                    "schedule %d has an invalid cron line %r", schedule.id, schedule.cron
+                )
+                continue
+            self.scheduler.add_job(
+                self.fire,
+                trigger,
+                args=[schedule.id],
+                id=f"schedule-{schedule.id}",
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=int(self.grace.total_seconds()),
+            )
+            self._jobs[schedule.id] = shape
+        for schedule in schedules:
+            await self._run_if_due(schedule)
+
+    def next_run(self, schedule_id: int) -> datetime | None:
+        """When APScheduler will next fire this schedule (for status and tests)."""
+        job = self.scheduler.get_job(f"schedule-{schedule_id}")
+        return None if job is None else job.next_run_time
+
+    async def fire(self, schedule_id: int) -> int | None:
+        """The APScheduler job: run the schedule's latest due time if not run yet."""
+        async with self.database.read() as store:
+            schedule = await store.schedules.get(schedule_id)
+        if schedule is None or not schedule.enabled:
+            return None
+        return await self._run_if_due(schedule)
+
+    async def _run_if_due(self, schedule: Schedule) -> int | None:
+        now = self._clock()
+        try:
+            due = latest_due(schedule.cron, schedule.timezone, now, within=self.grace)
+        except ValueError:
+            return None
+        # A new schedule does not catch up on times before it existed.
+        if due is None or due < schedule.created_at - timedelta(minutes=1):
+            return None
+        try:
+            async with self.database.transaction() as store:
+                queued = await run_schedule(store, schedule, due, self.audiences, now=now)
+        except Exception:
+            log.exception("schedule %d (%s) failed to run", schedule.id, schedule.kind)
+            return None
+        if queued and self._on_queued is not None:
+            self._on_queued()
+        return queued

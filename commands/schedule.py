@@ -178,7 +178,12 @@ async def schedule_add(
     )
 
 
-@command("schedule list", "Show the scheduled posts", audience=Audience.MANAGER)
+@command(
+    "schedule list",
+    "Show the scheduled posts",
+    audience=Audience.MANAGER,
+    examples=("/schedule list",),
+)
 async def schedule_list(invocation: Invocation) -> Reply:
     """Lists every active schedule with its kind, timing, time zone, period, where it
     posts and when it runs next."""

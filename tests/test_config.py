@@ -33,19 +33,25 @@ def test_example_config_is_valid_and_complete() -> None:
     config = load_config(example, environ={}, required=True)
     assert config == load_config(Path("/nonexistent.toml"), environ={})
     text = example.read_text(encoding="utf-8")
-    sections = re.split(r"^\[(\w+)\]\s*$", text, flags=re.M)
+    sections = re.split(r"^\[([\w.]+)\]\s*$", text, flags=re.M)
     documented = {("", key) for key in re.findall(r"^#? ?(\w+) =", sections[0], flags=re.M)}
     for name, body in zip(sections[1::2], sections[2::2], strict=True):
         documented |= {(name, key) for key in re.findall(r"^#? ?(\w+) =", body, flags=re.M)}
-    expected = set()
-    for name, field in Config.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            expected |= {(name, key) for key in annotation.model_fields}
-        else:
-            expected.add(("", name))
+    expected = _keys(Config, "")
     assert expected - documented == set(), "keys missing from config.example.toml"
     assert documented - expected == set(), "config.example.toml documents unknown keys"
+
+
+def _keys(model: type[BaseModel], section: str) -> set[tuple[str, str]]:
+    """(section, key) for every leaf key; nested models are sections like delivery.telegram."""
+    keys: set[tuple[str, str]] = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= _keys(annotation, f"{section}.{name}".lstrip("."))
+        else:
+            keys.add((section, name))
+    return keys
 
 
 def test_file_values_and_environment_overrides(tmp_path: Path) -> None:

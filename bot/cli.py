@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # Alembic narrates every plugin it loads at INFO; only its problems matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # APScheduler announces every job it adds; our scheduler logs what matters itself.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         return asyncio.run(_dispatch(args, config))
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ _MODULES = (
     "leaderboard",
     "earnings",
     "rewards",
+    "reward_admin",
     "materials",
     "connect",
     "settings",

@@ -19,6 +19,7 @@ from storage.program_settings import ProgramSettingsRepository
 from storage.programs import ProgramRepository
 from storage.referrals import ReferralRepository
 from storage.reports import ReportRepository
+from storage.rewards import RewardRepository
 from storage.schedules import ScheduleRepository
 from storage.server_joins import ServerJoinRepository
 from storage.targets import TargetRepository
@@ -49,3 +50,4 @@ class Store:
         self.instance = InstanceSettingsRepository(connection)
         self.schedules = ScheduleRepository(connection)
         self.weekly = WeeklyRepository(connection)
+        self.rewards = RewardRepository(connection)

@@ -37,7 +37,8 @@ async def test_milestone_badges_are_awarded_once(
         badges = await store.rewards.badges(aff)
         note = await store.outbox.by_key(f"badge:{aff}:first-conversion:console:user:alice")
     assert [b.badge for b in badges] == ["first-conversion"]
-    assert note is not None and note["payload"]["title"] == "New badge!"
+    assert note is not None
+    assert note["payload"]["title"] == "New badge!"
     async with database.transaction() as store:
         assert not await store.rewards.award_badge(aff, "first-conversion", None, at=clock())
     refused = await manager("/reward alice first-conversion")
@@ -71,7 +72,8 @@ async def test_money_bonus_is_audited_and_announced(
         "currency": "USD",
         "reason": "best launch week",
     }
-    assert note is not None and "50.00 USD" in note["payload"]["text"]
+    assert note is not None
+    assert "50.00 USD" in note["payload"]["text"]
     view = await alice("/rewards")
     assert ("Bonuses granted", "50.00 USD") in [(f.name, f.value) for f in view.fields]
 
@@ -136,8 +138,10 @@ async def test_double_sided_signup_rewards_need_qualification(
         welcome = await store.outbox.by_key(f"welcome:{seeded.program.id}:telegram:user:42")
         signup = await store.conversions.by_txn(seeded.program.id, "signup:telegram:42")
         points = await store.rewards.ranking(None, None, {})
-    assert welcome is not None and welcome["payload"]["text"] == "Use code WELCOME10 for 10% off"
-    assert signup is not None and signup.status == "pending"
+    assert welcome is not None
+    assert welcome["payload"]["text"] == "Use code WELCOME10 for 10% off"
+    assert signup is not None
+    assert signup.status == "pending"
     assert points == []  # farming /start earns nothing
     # Coming back after the qualifying days qualifies it, once.
     clock.advance(days=8)
@@ -149,7 +153,8 @@ async def test_double_sided_signup_rewards_need_qualification(
         note = await store.outbox.by_key(
             f"signup-qualified:{signup.id if signup else 0}:console:user:alice"
         )
-    assert signup is not None and signup.status == "approved"
+    assert signup is not None
+    assert signup.status == "approved"
     assert [(s.affiliate_id, s.value) for s in points] == [(seeded.affiliate.id, 1)]
     assert note is not None
 
@@ -167,6 +172,8 @@ async def test_a_sale_by_the_referred_customer_qualifies_the_signup(
         qualified = await store.conversions.by_txn(seeded.program.id, "signup:telegram:77")
         waiting = await store.conversions.by_txn(seeded.program.id, "signup:telegram:78")
         points = await store.rewards.ranking(None, None, {})
-    assert qualified is not None and qualified.status == "approved"
-    assert waiting is not None and waiting.status == "pending"
+    assert qualified is not None
+    assert qualified.status == "approved"
+    assert waiting is not None
+    assert waiting.status == "pending"
     assert [s.value for s in points] == [11]  # 10 for the sale, 1 for the qualified signup

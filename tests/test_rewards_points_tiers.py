@@ -101,8 +101,10 @@ async def test_tier_bonus_applies_from_the_tier_time_and_reversals_take_it_back(
             f"tier:{seeded.affiliate.id}:{seeded.program.id}:Silver:{reached_at.isoformat()}"
             ":console:user:alice"
         )
-    assert state is not None and (state.tier, state.bonus_bp) == ("Silver", 200)
-    assert message is not None and message["payload"]["title"] == "New tier!"
+    assert state is not None
+    assert (state.tier, state.bonus_bp) == ("Silver", 200)
+    assert message is not None
+    assert message["payload"]["title"] == "New tier!"
     clock.advance(hours=1)
     # A conversion reported late, from before the tier was reached: the base rate.
     earlier = (reached_at - timedelta(minutes=5)).isoformat()
@@ -120,9 +122,12 @@ async def test_tier_bonus_applies_from_the_tier_time_and_reversals_take_it_back(
         dropped = await store.rewards.tier_at(seeded.affiliate.id, seeded.program.id, between)
         again = await store.rewards.tier_at(seeded.affiliate.id, seeded.program.id, clock())
         conversion_c = await store.conversions.by_txn(seeded.program.id, "C")
-    assert dropped is not None and dropped.tier is None
-    assert again is not None and again.tier == "Silver"
-    assert conversion_c is not None and conversion_c.commission_minor == 1200  # kept
+    assert dropped is not None
+    assert dropped.tier is None
+    assert again is not None
+    assert again.tier == "Silver"
+    assert conversion_c is not None
+    assert conversion_c.commission_minor == 1200
 
 
 async def test_flat_bonus_and_mismatched_bonus_refused(

@@ -345,6 +345,19 @@ class RewardRepository:
         )
         return [Badge(r.badge, r.reason, r.awarded_at) for r in rows]
 
+    async def badges_between(self, start: datetime, end: datetime) -> dict[int, list[str]]:
+        """Badges awarded in ``[start, end)`` by affiliate (for the weekly shout-outs)."""
+        rows = await self._connection.execute(
+            select(reward_badges.c.affiliate_id, reward_badges.c.badge)
+            .where(reward_badges.c.awarded_at >= start)
+            .where(reward_badges.c.awarded_at < end)
+            .order_by(reward_badges.c.awarded_at, reward_badges.c.id)
+        )
+        found: dict[int, list[str]] = {}
+        for affiliate_id, badge in rows:
+            found.setdefault(affiliate_id, []).append(badge)
+        return found
+
     async def add_bonus(
         self,
         affiliate_id: int,

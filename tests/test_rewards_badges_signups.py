@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from commands import periods
 from commands.referrals import Outcome as SignupOutcome
 from commands.referrals import record_signup
 from commands.tracking import TrackingRules, record_conversion
+from commands.weekly_post import archive_season, render_season, season_label
 from storage import Database
+from tests.activity import add_conversions, add_member, add_program
 from tests.conftest import Chat, Clock
 from tests.tracking_support import Seeded, seed
 
@@ -177,3 +183,24 @@ async def test_a_sale_by_the_referred_customer_qualifies_the_signup(
     assert waiting is not None
     assert waiting.status == "pending"
     assert [s.value for s in points] == [11]  # 10 for the sale, 1 for the qualified signup
+
+
+async def test_weekly_post_gives_the_weeks_new_badges_a_shout_out(
+    database: Database, clock: Clock
+) -> None:
+    zone = ZoneInfo("UTC")
+    monday = datetime(2026, 11, 9, 10, tzinfo=UTC)  # last week for the clock
+    program = await add_program(database, clock())
+    member = await add_member(database, clock(), program, "Ann")
+    await add_conversions(database, member, [monday + timedelta(minutes=n) for n in range(3)])
+    async with database.transaction() as store:
+        assert await store.rewards.award_badge(
+            member.affiliate_id, "first-conversion", None, at=monday
+        )
+        assert await store.rewards.award_badge(
+            member.affiliate_id, "older", None, at=monday - timedelta(days=30)
+        )
+        span = periods.period("last-week", clock(), zone)
+        season = await archive_season(store, span, zone, now=clock())
+    reply = render_season(season, season_label(season, zone))
+    assert "New badges: Ann (first-conversion)" in reply.notes

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 from commands.tracking import Outcome, TrackingRules, record_conversion
 from storage import Database
+from storage.programs import Commission
 from storage.rewards import RewardDefaults
 from tests.conftest import Chat, Clock
-from tests.tracking_support import Seeded, seed
+from tests.tracking_support import EARLY, Seeded, seed
 
 RULES = TrackingRules()
 
@@ -133,9 +134,6 @@ async def test_tier_bonus_applies_from_the_tier_time_and_reversals_take_it_back(
 async def test_flat_bonus_and_mismatched_bonus_refused(
     database: Database, clock: Clock, manager: Chat
 ) -> None:
-    from storage.programs import Commission
-    from tests.tracking_support import EARLY
-
     seeded = await seed(database, slug="app", commission=Commission("flat", 500, "USD", EARLY))
     refused = await manager("/tier set app Gold 1 30 2%")
     assert "flat commission" in refused.text

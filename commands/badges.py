@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from commands import notify
+from commands import notify, reward_roles
 from commands.reply import Reply
 from storage import Store
+from storage.reward_roles import badge_subject
 from storage.rewards import RewardDefaults
 
 FIRST_CONVERSION = "first-conversion"
@@ -26,6 +27,7 @@ async def grant(
     """Award ``badge`` unless the affiliate has it; tell them privately. Returns whether new."""
     if not await store.rewards.award_badge(affiliate_id, badge, reason, at=now):
         return False
+    await reward_roles.queue(store, affiliate_id, badge_subject(badge), "grant", now=now)
     because = f" ({reason})" if reason else ""
     note = Reply(title="New badge!", text=f"You earned the {badge} badge{because}.")
     key = f"badge:{affiliate_id}:{badge}"

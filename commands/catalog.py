@@ -21,6 +21,7 @@ _MODULES = (
     "earnings",
     "rewards",
     "reward_admin",
+    "reward_roles",
     "materials",
     "connect",
     "settings",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from commands import notify
+from commands import notify, reward_roles
 from commands.money import Rate, format_money, format_percent
 from commands.reply import Reply
 from storage import Store
@@ -76,6 +76,7 @@ async def evaluate(store: Store, program: Program, affiliate_id: int, now: datet
     if before == after:
         return
     await store.rewards.record_tier(affiliate_id, program.id, reached, at=now)
+    await reward_roles.tier_changed(store, program.id, affiliate_id, before, after, now=now)
     tiers = await store.rewards.tiers(program.id)
     rank = {tier.name: tier.threshold for tier in tiers}
     promoted = after is not None and (before is None or rank[after] > rank.get(before, -1))

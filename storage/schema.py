@@ -524,3 +524,33 @@ reward_bonuses = Table(
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     Index(None, "affiliate_id", "created_at"),
 )
+
+# A Discord role that goes with a sales tier (``tier:<program id>:<name>``) or a badge
+# (``badge:<name>``); never with invites. The bot finds the server by the role's id.
+reward_roles = Table(
+    "reward_roles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(100), nullable=False),
+    Column("role_id", String(32), nullable=False),
+    UniqueConstraint("subject", "role_id"),
+)
+
+# Role grants and removals waiting for the Discord adapter, and how they ended; failed rows
+# keep Discord's refusal (missing Manage Roles, role above the bot's) for /report.
+role_changes = Table(
+    "role_changes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("role_id", String(32), nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("status", String(8), nullable=False, server_default="pending"),
+    Column("error", String(300)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime),
+    _one_of("action", "grant", "remove"),
+    _one_of("status", "pending", "done", "failed"),
+    Index(None, "status", "id"),
+)

@@ -1,4 +1,4 @@
-"""rewards: rules, tiers and tier history, points ledger, badges, bonuses
+"""rewards: rules, tiers and tier history, points ledger, badges, bonuses, reward roles
 
 Revision ID: 0006
 Revises: 0005
@@ -128,9 +128,43 @@ def upgrade() -> None:
             ["affiliate_id", "created_at"],
             unique=False,
         )
+    op.create_table(
+        "reward_roles",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.String(length=100), nullable=False),
+        sa.Column("role_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reward_roles")),
+        sa.UniqueConstraint("subject", "role_id", name=op.f("uq_reward_roles_subject_role_id")),
+    )
+    op.create_table(
+        "role_changes",
+        sa.Column("id", _BIG_ID, nullable=False),
+        sa.Column("affiliate_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("role_id", sa.String(length=32), nullable=False),
+        sa.Column("action", sa.String(length=8), nullable=False),
+        sa.Column("status", sa.String(length=8), server_default="pending", nullable=False),
+        sa.Column("error", sa.String(length=300), nullable=True),
+        sa.Column("created_at", storage.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("done_at", storage.types.UtcDateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("action IN ('grant', 'remove')", name=op.f("ck_role_changes_action")),
+        sa.CheckConstraint(
+            "status IN ('pending', 'done', 'failed')", name=op.f("ck_role_changes_status")
+        ),
+        _fk("role_changes", "affiliate_id", "affiliates"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_role_changes")),
+    )
+    with op.batch_alter_table("role_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_role_changes_status_id"), ["status", "id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("role_changes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_role_changes_status_id"))
+    op.drop_table("role_changes")
+    op.drop_table("reward_roles")
     with op.batch_alter_table("reward_bonuses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reward_bonuses_affiliate_id_created_at"))
     op.drop_table("reward_bonuses")

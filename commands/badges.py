@@ -5,7 +5,8 @@ announced privately; the weekly post gives the week's new badges a public shout-
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from commands import notify, reward_roles
 from commands.reply import Reply
@@ -53,3 +54,37 @@ async def check_milestones(
         if await grant(store, affiliate_id, badge, reason, now=now):
             new.append(badge)
     return new
+
+
+TOP_OF_WEEK = "top-3-of-a-week"
+
+
+async def weekly(
+    store: Store,
+    ranked: Iterable[tuple[int, int]],
+    week_start: datetime,
+    week_end: datetime,
+    week_key: str,
+    *,
+    defaults: RewardDefaults,
+    now: datetime,
+) -> None:
+    """Badges a finished week brings: top 3 of the week, and a streak of weeks with an
+    approved conversion. ``ranked`` holds (rank, affiliate id) of the week's ranking."""
+    week = timedelta(days=7)
+    for rank, affiliate_id in ranked:
+        if rank <= 3:
+            await grant(store, affiliate_id, TOP_OF_WEEK, f"#{rank} in {week_key}", now=now)
+        streak = defaults.streak_weeks
+        if streak < 2:
+            continue
+        for back in range(streak):
+            start, end = week_start - back * week, week_end - back * week
+            count = await store.rewards.approved_conversions(
+                affiliate_id, None, start, end - timedelta(microseconds=1)
+            )
+            if count == 0:
+                break
+        else:
+            reason = f"a conversion in each of {streak} weeks to {week_key}"
+            await grant(store, affiliate_id, f"{streak}-week-streak", reason, now=now)

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from commands import badges as reward_badges
 from commands.period_keys import period_key, previous
 from commands.periods import Period
 from commands.reply import Reply, Table
 from storage.outbox import OutgoingMessage
+from storage.rewards import RewardDefaults
 from storage.schedules import ScheduleTarget
 from storage.store import Store
 from storage.weekly import Season, Standing
@@ -105,6 +107,16 @@ async def archive_season(
                 "milestone": crossed[-1] if crossed else None,
                 "badges": badges.get(standing.affiliate_id, []),
             }
+        )
+    if "-W" in key:  # a week: top 3 and streak badges, told privately, shouted out next week
+        await reward_badges.weekly(
+            store,
+            [(entry["rank"], entry["affiliate_id"]) for entry in entries],
+            span.start,
+            span.end,
+            key,
+            defaults=RewardDefaults(),
+            now=now,
         )
     return await store.weekly.save_season(key, scope, span.start, span.end, entries, now=now)
 

@@ -40,6 +40,7 @@ class RewardDefaults:
     points_signup: int = 1
     points_conversion: int = 10
     milestones: tuple[int, ...] = (1, 10, 50, 100)  # approved conversions earning a badge
+    streak_weeks: int = 4  # consecutive weeks with an approved conversion for a badge
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,3 +204,25 @@ async def test_weekly_post_gives_the_weeks_new_badges_a_shout_out(
         season = await archive_season(store, span, zone, now=clock())
     reply = render_season(season, season_label(season, zone))
     assert "New badges: Ann (first-conversion)" in reply.notes
+
+
+async def test_a_finished_week_awards_top_three_and_streak_badges_once(
+    database: Database, clock: Clock
+) -> None:
+    zone = ZoneInfo("UTC")
+    monday = datetime(2026, 11, 9, 10, tzinfo=UTC)  # last week for the clock
+    program = await add_program(database, clock())
+    steady = await add_member(database, clock(), program, "Steady")
+    late = await add_member(database, clock(), program, "Late")
+    weeks = [monday - timedelta(days=7 * back) for back in range(4)]
+    await add_conversions(database, steady, weeks)  # one in each of 4 weeks
+    await add_conversions(database, late, [monday, monday - timedelta(days=21)])  # a gap
+    span = periods.period("last-week", clock(), zone)
+    for _ in range(2):  # a second composition shows the archive and awards nothing new
+        async with database.transaction() as store:
+            await archive_season(store, span, zone, now=clock())
+    async with database.read() as store:
+        steady_badges = [b.badge for b in await store.rewards.badges(steady.affiliate_id)]
+        late_badges = [b.badge for b in await store.rewards.badges(late.affiliate_id)]
+    assert steady_badges == ["top-3-of-a-week", "4-week-streak"]
+    assert late_badges == ["top-3-of-a-week"]

@@ -67,6 +67,7 @@ async def open_core(
                 public_base_url=config.web.public_base_url,
                 timezone=config.zone,
                 announce_targets=announce_targets(config),
+                rewards=config.reward_defaults,
             ),
             clock=clock,
             registry=catalog.load(),

@@ -164,7 +164,9 @@ async def _import_conversions(args: argparse.Namespace, config: Config) -> int:
         print(f"affbot: {args.file}: no such file", file=sys.stderr)  # noqa: T201
         return 2
     rules = TrackingRules(
-        zone=config.zone, alert_percents=tuple(config.tracking.cap_alert_percents)
+        zone=config.zone,
+        alert_percents=tuple(config.tracking.cap_alert_percents),
+        rewards=config.reward_defaults,
     )
     async with app.open_core(config) as core:
         try:

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from commands import cron
+from storage.rewards import RewardDefaults
 
 ENV_PREFIX = "AFFBOT_"
 # Variables under the prefix that are not config keys: the config path itself and the test
@@ -268,6 +269,22 @@ class SchedulesConfig(_Section):
     period: Literal["last-week", "last-month", "week", "month", "today"] = "last-week"
 
 
+class RewardsConfig(_Section):
+    """Reward defaults for programs whose managers have not set their own (/rewards-admin)."""
+
+    points_click: int = Field(default=0, ge=0, le=1_000_000)
+    points_signup: int = Field(default=1, ge=0, le=1_000_000)
+    points_conversion: int = Field(default=10, ge=0, le=1_000_000)
+    milestones: IdList = Field(default_factory=lambda: [1, 10, 50, 100])
+
+    @field_validator("milestones")
+    @classmethod
+    def _milestones(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= count <= 10_000_000 for count in value):
+            raise ValueError("expected positive conversion counts, like [1, 10, 50, 100]")
+        return sorted(set(value))
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -283,6 +300,7 @@ class Config(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     schedules: SchedulesConfig = Field(default_factory=SchedulesConfig)
+    rewards: RewardsConfig = Field(default_factory=RewardsConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -298,6 +316,16 @@ class Config(_Section):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def reward_defaults(self) -> RewardDefaults:
+        """The ``[rewards]`` section as the core takes it."""
+        return RewardDefaults(
+            points_click=self.rewards.points_click,
+            points_signup=self.rewards.points_signup,
+            points_conversion=self.rewards.points_conversion,
+            milestones=tuple(self.rewards.milestones),
+        )
 
 
 def load_config(

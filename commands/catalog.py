@@ -20,6 +20,8 @@ _MODULES = (
     "leaderboard",
     "earnings",
     "rewards",
+    "reward_admin",
+    "reward_roles",
     "materials",
     "connect",
     "settings",

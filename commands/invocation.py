@@ -14,6 +14,7 @@ from storage import Database
 if TYPE_CHECKING:
     from commands.registry import Registry
 from storage.affiliates import Affiliate
+from storage.rewards import RewardDefaults
 
 
 class ChatKind(StrEnum):
@@ -48,6 +49,8 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     # Where announcements go: (platform, chat id) pairs from the adapters' config.
     announce_targets: tuple[tuple[str, str], ...] = ()
+    # Points and milestones for programs without their own reward rules ([rewards]).
+    rewards: RewardDefaults = field(default_factory=RewardDefaults)
 
     def link_url(self, code: str) -> str:
         return f"{self.public_base_url}/r/{code}"

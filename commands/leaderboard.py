@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from commands import periods
+from commands import periods, points
 from commands.catalog import command
 from commands.errors import NotFound, Refused
 from commands.invocation import Invocation
@@ -20,9 +20,11 @@ from commands.validation import slug
 from storage import Store
 from storage.affiliates import Affiliate
 from storage.performance import RANKING_METRICS, Standing
+from storage.rewards import RewardDefaults
 
 TOP = 10
 ANONYMOUS = "anonymous"
+METRICS = (*RANKING_METRICS, "points")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +89,13 @@ async def board(
     *,
     viewer_id: int | None = None,
     include_hidden: bool = False,
+    rewards: RewardDefaults | None = None,
 ) -> Board:
     """Rank affiliates for a period and metric, optionally in one program.
 
     Hidden affiliates are left out of the ranking, except ``viewer_id`` who still learns
-    where they would stand (and managers' reports, with ``include_hidden``).
+    where they would stand (and managers' reports, with ``include_hidden``). ``points``
+    ranks by reward points, with ``rewards`` as the defaults for programs without rules.
 
     Raises:
         NotFound: unknown program.
@@ -111,12 +115,18 @@ async def board(
                 f"name a program to rank by {metric}."
             )
         currency = next(iter(currencies), "USD")
-    standings = await store.performance.ranking(
-        metric,
-        span.start,
-        span.end,
-        program_ids=[p.id for p in programs] if program is not None else None,
-    )
+    program_ids = [p.id for p in programs] if program is not None else None
+    if metric == "points":
+        click_points = await points.click_points(
+            store, [p.id for p in programs], rewards or RewardDefaults()
+        )
+        standings = await store.rewards.ranking(
+            span.start, span.end, click_points, program_ids=program_ids
+        )
+    else:
+        standings = await store.performance.ranking(
+            metric, span.start, span.end, program_ids=program_ids
+        )
     found = await store.affiliates.get_many(s.affiliate_id for s in standings)
     affiliates = {
         affiliate_id: affiliate
@@ -135,7 +145,7 @@ async def board(
 
 @command(
     "leaderboard",
-    "The top 10 affiliates by conversions, revenue, commission or clicks",
+    "The top 10 affiliates by conversions, revenue, commission, clicks or points",
     params=[
         Param(
             "period",
@@ -147,9 +157,9 @@ async def board(
         ),
         Param(
             "metric",
-            "conversions, revenue, commission or clicks",
+            "conversions, revenue, commission, clicks or points",
             kind=ParamKind.CHOICE,
-            choices=RANKING_METRICS,
+            choices=METRICS,
             required=False,
             default="conversions",
         ),
@@ -161,23 +171,32 @@ async def board(
             autocomplete="program",
         ),
     ],
-    examples=("/leaderboard", "/leaderboard week revenue spring-sale"),
+    examples=(
+        "/leaderboard",
+        "/leaderboard week revenue spring-sale",
+        "/leaderboard month points",
+    ),
 )
 async def leaderboard(
     invocation: Invocation, period: str, metric: str, program: str | None
 ) -> list[Reply]:
     """Shows the top 10 affiliates for a period (this month unless you name another) by
-    conversions, revenue, commission or clicks, in all programs or one. Equal results
-    share a rank. Affiliates who chose an alias appear under it, and those who chose to
-    be hidden are left out (see /settings). If you are an affiliate, your own position is
-    added in a message only you can see."""
+    conversions, revenue, commission, clicks or reward points, in all programs or one.
+    Equal results share a rank. Affiliates who chose an alias appear under it, and those
+    who chose to be hidden are left out (see /settings). If you are an affiliate, your own
+    position is added in a message only you can see."""
     span = periods.period(period, invocation.now, invocation.settings.timezone)
     async with invocation.database.read() as store:
         viewer = await store.affiliates.by_identity(
             invocation.actor.platform, invocation.actor.user_id
         )
         computed = await board(
-            store, span, metric, program, viewer_id=viewer.id if viewer else None
+            store,
+            span,
+            metric,
+            program,
+            viewer_id=viewer.id if viewer else None,
+            rewards=invocation.settings.rewards,
         )
     replies = [computed.public_reply()]
     if viewer is not None:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from commands import signup_rewards
 from storage import Database
 from storage.referrals import SIGNUP_REFERRALS, NewSignup
+from storage.rewards import RewardDefaults
 
 # Telegram deep-link payloads: up to 64 of A-Z a-z 0-9 _ -. Telegram's own affiliate
 # programs use the _tgr_ prefix, so it is never ours.
@@ -50,7 +52,13 @@ def valid_payload(payload: str) -> bool:
 
 
 async def record_signup(
-    database: Database, code: str, *, platform: str, user_id: str, now: datetime
+    database: Database,
+    code: str,
+    *,
+    platform: str,
+    user_id: str,
+    now: datetime,
+    rewards: RewardDefaults | None = None,
 ) -> ReferralResult:
     """Credit the affiliate behind link ``code`` with a signup by ``platform:user_id``.
 
@@ -60,6 +68,7 @@ async def record_signup(
         platform: the referred account's platform (``telegram``).
         user_id: the referred account's id on that platform.
         now: when the person started the bot.
+        rewards: point defaults for programs without reward rules.
 
     Returns:
         What happened; only ``RECORDED`` wrote anything.
@@ -90,6 +99,17 @@ async def record_signup(
             ),
             now=now,
         )
+        # Double-sided rewards: the newcomer's welcome at once; the referrer's credit when
+        # the referral qualifies (here: the same account back after the qualifying days).
+        defaults = rewards or RewardDefaults()
+        if created:
+            await signup_rewards.welcome(
+                store, program, platform, user_id, defaults=defaults, now=now
+            )
+        else:
+            await signup_rewards.qualify_by_return(
+                store, program, platform, user_id, defaults=defaults, now=now
+            )
     return result if created else _with(result, Outcome.REPEATED)
 
 

@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from commands import caps
+from commands import caps, reward_events, tiers
 from commands.money import Rate, from_minor
 from commands.postback_fields import ConversionInput, ConversionRejected, validate
 from storage import Database, Store
 from storage.conversions import Conversion, ConversionStatus, NewConversion, StatusEvent
 from storage.programs import Program
+from storage.rewards import RewardDefaults
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class TrackingRules:
 
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     alert_percents: tuple[int, ...] = caps.DEFAULT_ALERT_PERCENTS
+    rewards: RewardDefaults = field(default_factory=RewardDefaults)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,9 @@ async def record_conversion(
             existing = await store.conversions.by_txn(program.id, data.txn_id)
             if existing is None:  # pragma: no cover - the conflict proves the row exists
                 raise RuntimeError("conversion conflict without a conversion")
-        return await _change_status(store, program, existing, data.status, now, source)
+        return await _change_status(
+            store, program, existing, data.status, now, source, rules.rewards
+        )
 
 
 async def _insert(
@@ -152,7 +156,14 @@ async def _insert(
             raise ConversionRejected(
                 "occurred_at", "the program had no commission yet at occurred_at", 422
             )
-        commission = Rate(rate.kind, rate.value, rate.currency).commission_on(amount_minor)
+        # The tier in force when the conversion happened adds its bonus (refreshed first,
+        # so a standing whose window has passed is not paid a bonus it no longer has).
+        await tiers.evaluate(store, program, attribution.affiliate_id, now)
+        base = Rate(rate.kind, rate.value, rate.currency)
+        paid = await tiers.with_bonus(
+            store, program, attribution.affiliate_id, base, data.occurred_at
+        )
+        commission = paid.commission_on(amount_minor)
     usages = await caps.usages(
         store, program.id, attribution.affiliate_id, data.occurred_at, rules.zone, lock=True
     )
@@ -188,6 +199,9 @@ async def _insert(
             source=source,
             occurred_at=now,
         )
+    )
+    await reward_events.on_conversion(
+        store, program, conversion, None, defaults=rules.rewards, now=now
     )
     if attribution.commissionable and not over_cap and data.status != "reversed":
         events = await caps.record_crossings(
@@ -245,6 +259,7 @@ async def _change_status(
     requested: ConversionStatus,
     now: datetime,
     source: str,
+    defaults: RewardDefaults,
 ) -> Outcome:
     seen = await store.conversions.event(conversion.id, requested)
     if seen is not None:
@@ -286,6 +301,9 @@ async def _change_status(
         raise ConversionRejected(
             "status", f"transaction {conversion.txn_id} changed meanwhile; retry", status=409
         )
+    await reward_events.on_conversion(
+        store, program, moved, conversion.status, defaults=defaults, now=now
+    )
     return Outcome("updated", body)
 
 

@@ -1,4 +1,4 @@
-"""The weekly leaderboard post: top 10, movers, newcomers and milestones, archived.
+"""The weekly leaderboard post: top 10, movers, newcomers, milestones and badges, archived.
 
 A posted period is archived as a season the first time it is composed; every later
 composition of the same period (a second channel, a re-post, ``/leaderboard last-week``)
@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from commands import badges as reward_badges
 from commands.period_keys import period_key, previous
 from commands.periods import Period
 from commands.reply import Reply, Table
 from storage.outbox import OutgoingMessage
+from storage.rewards import RewardDefaults
 from storage.schedules import ScheduleTarget
 from storage.store import Store
 from storage.weekly import Season, Standing
@@ -84,6 +86,7 @@ async def archive_season(
         earlier = {r.standing.affiliate_id: r.rank for r in rank(public(previous_standings))}
     totals_before = await store.weekly.conversions_before(span.start)
     totals_after = await store.weekly.conversions_before(span.end)
+    badges = await store.rewards.badges_between(span.start, span.end)
     entries: list[dict[str, Any]] = []
     for ranked in current:
         standing = ranked.standing
@@ -102,7 +105,18 @@ async def archive_season(
                 "conversions": standing.conversions,
                 "previous_rank": earlier.get(standing.affiliate_id),
                 "milestone": crossed[-1] if crossed else None,
+                "badges": badges.get(standing.affiliate_id, []),
             }
+        )
+    if "-W" in key:  # a week: top 3 and streak badges, told privately, shouted out next week
+        await reward_badges.weekly(
+            store,
+            [(entry["rank"], entry["affiliate_id"]) for entry in entries],
+            span.start,
+            span.end,
+            key,
+            defaults=RewardDefaults(),
+            now=now,
         )
     return await store.weekly.save_season(key, scope, span.start, span.end, entries, now=now)
 
@@ -135,6 +149,12 @@ def render_season(season: Season, label: str) -> Reply:
     milestones = [e for e in season.entries if e["milestone"]]
     for entry in milestones[:5]:
         notes.append(f"Milestone: {entry['name']} passed {entry['milestone']:,} conversions!")
+    earned = [e for e in season.entries if e.get("badges")]  # seasons before rewards: none
+    if earned:
+        notes.append(
+            "New badges: "
+            + ", ".join(f"{e['name']} ({', '.join(e['badges'])})" for e in earned[:5])
+        )
     return Reply(
         title=f"Leaderboard, {label}",
         table=Table(("#", "affiliate", "conversions", "change"), rows),

@@ -434,3 +434,123 @@ leaderboard_seasons = Table(
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("period_key", "scope"),
 )
+
+# Reward rules of a program (one row; absent means the configured defaults apply).
+# welcome_text is sent privately to a person a signup referral brought in; qualify_days is
+# how long a referred account must stay active before the referrer's signup credit counts.
+reward_rules = Table(
+    "reward_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("points_click", Integer, nullable=False),
+    Column("points_signup", Integer, nullable=False),
+    Column("points_conversion", Integer, nullable=False),
+    Column("welcome_text", Text),
+    Column("qualify_days", Integer, nullable=False, server_default="0"),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("program_id"),
+)
+
+# Named tiers: reached with ``threshold`` approved conversions in the last ``window_days``.
+# bonus_bp adds percentage points to a percent commission; bonus_minor to a flat one.
+reward_tiers = Table(
+    "reward_tiers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("threshold", Integer, nullable=False),
+    Column("window_days", Integer, nullable=False),
+    Column("bonus_bp", Integer, nullable=False, server_default="0"),
+    Column("bonus_minor", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("threshold >= 0", name="threshold_not_negative"),
+    UniqueConstraint("program_id", "name"),
+)
+
+# Every tier change of an affiliate in a program. The row in force at a conversion's
+# occurred_at decides its bonus, so a bonus applies only from the moment the tier was reached.
+tier_history = Table(
+    "tier_history",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("tier", String(32)),
+    Column("bonus_bp", Integer, nullable=False, server_default="0"),
+    Column("bonus_minor", BigInteger, nullable=False, server_default="0"),
+    Column("reached_at", UtcDateTime, nullable=False),
+    Index(None, "affiliate_id", "program_id", "reached_at"),
+)
+
+# The points ledger: one row per reason (unique), so re-processing an event never doubles
+# points, and a reversal is a negative row of its own.
+reward_points = Table(
+    "reward_points",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    UniqueConstraint("reason"),
+    Index(None, "affiliate_id", "occurred_at"),
+)
+
+# Badges: each awarded once per affiliate (the unique key settles races too).
+reward_badges = Table(
+    "reward_badges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("badge", String(48), nullable=False),
+    Column("reason", String(200)),
+    Column("awarded_at", UtcDateTime, nullable=False),
+    UniqueConstraint("affiliate_id", "badge"),
+)
+
+# Money bonuses a manager granted with /reward: owed to the affiliate like commission.
+reward_bonuses = Table(
+    "reward_bonuses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(200)),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    Index(None, "affiliate_id", "created_at"),
+)
+
+# A Discord role that goes with a sales tier (``tier:<program id>:<name>``) or a badge
+# (``badge:<name>``); never with invites. The bot finds the server by the role's id.
+reward_roles = Table(
+    "reward_roles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(100), nullable=False),
+    Column("role_id", String(32), nullable=False),
+    UniqueConstraint("subject", "role_id"),
+)
+
+# Role grants and removals waiting for the Discord adapter, and how they ended; failed rows
+# keep Discord's refusal (missing Manage Roles, role above the bot's) for /report.
+role_changes = Table(
+    "role_changes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("role_id", String(32), nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("status", String(8), nullable=False, server_default="pending"),
+    Column("error", String(300)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime),
+    _one_of("action", "grant", "remove"),
+    _one_of("status", "pending", "done", "failed"),
+    Index(None, "status", "id"),
+)

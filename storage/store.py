@@ -19,6 +19,8 @@ from storage.program_settings import ProgramSettingsRepository
 from storage.programs import ProgramRepository
 from storage.referrals import ReferralRepository
 from storage.reports import ReportRepository
+from storage.reward_roles import RewardRoleRepository
+from storage.rewards import RewardRepository
 from storage.schedules import ScheduleRepository
 from storage.server_joins import ServerJoinRepository
 from storage.targets import TargetRepository
@@ -49,3 +51,5 @@ class Store:
         self.instance = InstanceSettingsRepository(connection)
         self.schedules = ScheduleRepository(connection)
         self.weekly = WeeklyRepository(connection)
+        self.rewards = RewardRepository(connection)
+        self.reward_roles = RewardRoleRepository(connection)

@@ -35,7 +35,7 @@ async def test_affiliate_journey_through_the_console(
 
     assert "No clicks or conversions this month yet." in out
     assert "No commission yet." in out
-    assert "No reward rules are set up yet" in out
+    assert "Next milestone: 1 more approved conversion to the first-conversion badge" in out
     assert "Guidelines: No spam." in out
     assert "Sample post 1: Great deals" in out
     assert "Share text: Great deals https://go.example.test/r/" in out

@@ -40,7 +40,8 @@ async def test_weekly_post_and_feedback_reach_the_console(tmp_path: Path) -> Non
         try:
             async with asyncio.timeout(10):
                 # The console sender writes to a plain StringIO: nothing to await but time.
-                while out.getvalue().count("-- message") < 2:  # noqa: ASYNC110
+                # Two posts, and the top-3 badge the week earned "You" (rewards).
+                while out.getvalue().count("-- message") < 3:  # noqa: ASYNC110
                     await asyncio.sleep(0.02)
         finally:
             await background.stop()
@@ -54,4 +55,5 @@ async def test_weekly_post_and_feedback_reach_the_console(tmp_path: Path) -> Non
     assert "-- message to you --\n== Your results, last week ==" in text
     assert "Conversions: 2 (new)" in text
     assert "(private: only you can see this)" in text
-    assert (counts.sent, counts.queued) == (2, 0)
+    assert "== New badge! ==\nYou earned the top-3-of-a-week badge" in text
+    assert (counts.sent, counts.queued) == (3, 0)

@@ -86,6 +86,8 @@ async def test_fires_once_per_due_time_even_when_fired_twice(
     other = ScheduleService(database, CHANNELS, clock=clock)
     assert await other.fire(schedule_id) is None
     assert await outbox_keys(database) == [
+        # Ann's week also earns her a badge, told privately once (rewards).
+        "badge:1:top-3-of-a-week:console:user:ann",
         "leaderboard:2026-W47:all:telegram:-100",
         "leaderboard:2026-W47:all:discord:7",
     ]

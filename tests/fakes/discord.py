@@ -104,6 +104,9 @@ class FakeDiscord:
         self.autocompletes: dict[str, list[dict[str, Any]]] = {}
         self.dm_channels: dict[str, str] = {}  # channel id -> user id
         self.requests: list[tuple[str, str]] = []
+        # Member role changes as (method, guild, member, role); roles the bot may not touch.
+        self.member_roles: list[tuple[str, str, str, str]] = []
+        self.forbidden_roles: set[str] = set()
         self._failures: list[Failure] = []
         self._nonces: dict[tuple[str, str], dict[str, Any]] = {}
         self._runner: web.AppRunner | None = None
@@ -134,6 +137,8 @@ class FakeDiscord:
             ("POST", "/channels/{channel}/messages", self._channel_message),
             ("GET", "/guilds/{guild}/invites", self._list_invites),
             ("POST", "/channels/{channel}/invites", self._create_invite),
+            ("PUT", "/guilds/{guild}/members/{member}/roles/{role}", self._member_role),
+            ("DELETE", "/guilds/{guild}/members/{member}/roles/{role}", self._member_role),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, API + path, handler)
@@ -453,6 +458,23 @@ class FakeDiscord:
         if nonce is not None:
             self._nonces[(channel_id, str(nonce))] = message
         return _json(message)
+
+    async def _member_role(self, request: web.Request) -> web.Response:
+        """Add or remove a member's role: 403 like Discord for a role above the bot's (or
+        without Manage Roles), 404 for an unknown member or role."""
+        info = request.match_info
+        guild = self.guilds.get(info["guild"])
+        if guild is None or info["member"] not in guild.members or info["role"] not in guild.roles:
+            return _json({"message": "Unknown Member", "code": 10007}, 404)
+        if info["role"] in self.forbidden_roles:
+            return _json({"message": "Missing Permissions", "code": 50013}, 403)
+        roles = guild.members[info["member"]].roles
+        if request.method == "PUT" and info["role"] not in roles:
+            roles.append(info["role"])
+        if request.method == "DELETE" and info["role"] in roles:
+            roles.remove(info["role"])
+        self.member_roles.append((request.method, info["guild"], info["member"], info["role"]))
+        return web.Response(status=204)
 
     async def _list_invites(self, request: web.Request) -> web.Response:
         guild = self.guilds[request.match_info["guild"]]

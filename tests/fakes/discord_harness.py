@@ -69,12 +69,15 @@ async def running_bot(
     defer_after: float = 2.0,
     shard_count: int | None = None,
     heartbeat_ms: int = 41_250,
+    extra_roles: tuple[str, ...] = (),
 ) -> AsyncIterator[Bot]:
     fake = FakeDiscord()
     fake.gateway.heartbeat_interval_ms = heartbeat_ms
     guild = fake.add_guild("Affiliate Hub")
     manager_role = fake.add_role(guild, "Program team")
     admin_role = fake.add_role(guild, "Admins", MANAGE_GUILD)
+    for name in extra_roles:  # roles the test maps to rewards, known to the bot at start
+        fake.add_role(guild, name)
     manager = fake.add_member(guild, "maya", roles=(manager_role,))
     admin = fake.add_member(guild, "adam", roles=(admin_role,))
     alice = fake.add_member(guild, "alice")

@@ -25,6 +25,7 @@ from discord.http import Route
 from bot.adapters.discord.delivery import DiscordSender
 from bot.adapters.discord.invites import InviteTracker
 from bot.adapters.discord.respond import DEFER_AFTER, InteractionRunner
+from bot.adapters.discord.roles import RoleSync
 from bot.adapters.discord.slash import build_commands
 from bot.config import DiscordConfig
 from commands.dispatcher import Dispatcher
@@ -182,6 +183,8 @@ class DiscordAdapter:
             self.tree.add_command(command)
         self._busy: set[asyncio.Task[Any]] = set()
         self.sender = DiscordSender(self.client)
+        self.roles = RoleSync(self.client, database, clock=clock)
+        self._roles_task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -191,6 +194,9 @@ class DiscordAdapter:
             try:
                 await self.client.start(token, reconnect=True)
             finally:
+                if self._roles_task is not None:
+                    self._roles_task.cancel()
+                    await asyncio.gather(self._roles_task, return_exceptions=True)
                 if not self.client.is_closed():
                     await self.client.close()
                 await self._drain()
@@ -247,6 +253,8 @@ class DiscordAdapter:
         if self.invites is not None:
             for guild in self.client.guilds:
                 await self.invites.prime(guild)
+        if self._roles_task is None:
+            self._roles_task = asyncio.create_task(self.roles.run())
         self._ready.set()
 
     async def guild_joined(self, guild: discord.Guild) -> None:

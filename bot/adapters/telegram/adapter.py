@@ -246,6 +246,7 @@ class TelegramAdapter:
                 platform=PLATFORM,
                 user_id=str(user.id),
                 now=self._services.clock(),
+                rewards=self._services.settings.rewards,
             )
         except Exception:
             log.exception("telegram: could not record the referral %r for %s", payload, user.id)

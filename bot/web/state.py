@@ -59,7 +59,11 @@ class TrackingState:
                 writer=writer,
             ),
             routes=RouteCache(services.database, ttl_seconds=config.link_cache_seconds, zone=zone),
-            rules=TrackingRules(zone=zone, alert_percents=tuple(config.cap_alert_percents)),
+            rules=TrackingRules(
+                zone=zone,
+                alert_percents=tuple(config.cap_alert_percents),
+                rewards=services.settings.rewards,
+            ),
             metrics=metrics,
             writer=writer,
         )

@@ -200,6 +200,9 @@ async def start_background(
             reload_seconds=config.schedules.reload_seconds,
             clock=core.services.clock,
             on_queued=delivery.wake,
+            cap_alert_seconds=config.schedules.cap_alert_seconds,
+            digest_cron=config.schedules.digest_cron,
+            timezone=config.timezone,
         )
         await schedules.start(default_schedules(config))
     return Background(delivery, schedules)

@@ -121,7 +121,7 @@ async def _extra_fields(
     if previous is not None and totals:
         before = await store.performance.affiliate_totals(affiliate_id, *previous)
         fields.append(Field("Change", _change(totals, before), inline=False))
-    target_lines = await _target_lines(store, affiliate_id, invocation.now, zone)
+    target_lines = await progress_lines(store, affiliate_id, invocation.now, zone)
     if target_lines:
         fields.append(Field("Targets", "\n".join(target_lines), inline=False))
     memberships = await store.affiliates.memberships_of(affiliate_id)
@@ -181,9 +181,11 @@ def _delta(current: int, earlier: int) -> str:
     return f"{current} ({sign}{format_percent(abs(change))}, was {earlier})"
 
 
-async def _target_lines(
+async def progress_lines(
     store: Store, affiliate_id: int, now: datetime, zone: ZoneInfo
 ) -> list[str]:
+    """Progress to each target in force for the affiliate, in the target's period that
+    contains ``now`` (``/stats`` and the weekly feedback show these lines)."""
     lines = []
     programs = {p.id: p for p in await store.programs.list()}
     for target in await store.targets.in_force(affiliate_id=affiliate_id):

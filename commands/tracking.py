@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from commands import caps
+from commands import caps, notices
 from commands.money import Rate, from_minor
 from commands.postback_fields import ConversionInput, ConversionRejected, validate
 from storage import Database, Store
@@ -189,6 +189,16 @@ async def _insert(
             occurred_at=now,
         )
     )
+    if data.status == "approved":
+        await notices.queue_instant_notice(
+            store,
+            program,
+            conversion_id=conversion_id,
+            affiliate_id=attribution.affiliate_id,
+            commission_minor=earning,
+            currency=data.currency,
+            now=now,
+        )
     if attribution.commissionable and not over_cap and data.status != "reversed":
         events = await caps.record_crossings(
             store, usages, commission, now=now, default_percents=rules.alert_percents
@@ -285,6 +295,16 @@ async def _change_status(
     if not await store.conversions.move(conversion.id, conversion.status, requested, now=now):
         raise ConversionRejected(
             "status", f"transaction {conversion.txn_id} changed meanwhile; retry", status=409
+        )
+    if requested == "approved":
+        await notices.queue_instant_notice(
+            store,
+            program,
+            conversion_id=conversion.id,
+            affiliate_id=conversion.affiliate_id,
+            commission_minor=delta,
+            currency=conversion.currency,
+            now=now,
         )
     return Outcome("updated", body)
 

@@ -67,6 +67,11 @@ async def open_core(
                 public_base_url=config.web.public_base_url,
                 timezone=config.zone,
                 announce_targets=announce_targets(config),
+                announce_ping_role=(
+                    str(config.discord.announce_ping_role_id)
+                    if config.discord.announce_ping_role_id
+                    else None
+                ),
             ),
             clock=clock,
             registry=catalog.load(),

@@ -122,6 +122,8 @@ class DiscordConfig(_Section):
     # Managers as people: cap alerts and reports are DMs, and a role cannot be messaged.
     manager_user_ids: IdList = Field(default_factory=list)
     announce_channel_ids: IdList = Field(default_factory=list)
+    # The role `/announce --ping` pings in announcement channel posts (unset: none).
+    announce_ping_role_id: int | None = Field(default=None, ge=1)
     # Servers to sync slash commands to at start-up (instant); empty: global commands.
     guild_ids: IdList = Field(default_factory=list)
     # Gateway shards (discord.py AutoShardedClient); unset: one connection.

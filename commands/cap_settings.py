@@ -126,6 +126,7 @@ async def set_cap(
             store,
             invocation,
             found,
+            "cap.set",
             f"New cap: {describe(cap, found)}. When it is reached, {_AFFILIATE_TEXT[action]}.",
         )
     notes = [f"Replaces: {describe(previous, found)}."] if previous else []
@@ -161,7 +162,7 @@ async def cap_off(invocation: Invocation, program: str, per_affiliate: bool) -> 
             raise NotFound(f"{found.name} has no {kind} in force.")
         await _audit(store, invocation, found, "cap.off", ended, None)
         told = await _announce(
-            store, invocation, found, f"The cap of {describe(ended, found)} is removed."
+            store, invocation, found, "cap.off", f"The cap of {describe(ended, found)} is removed."
         )
     return Reply(
         title=f"Cap removed from {found.name}",
@@ -209,14 +210,16 @@ _AFFILIATE_TEXT = {
 }
 
 
-async def _announce(store: Store, invocation: Invocation, program: Program, text: str) -> str:
+async def _announce(
+    store: Store, invocation: Invocation, program: Program, action: str, text: str
+) -> str:
     """Queue the change for the program's affiliates and the announcement chats, like
     commission changes (``commands.commission``); returns the note for the manager."""
     now = invocation.now
     announcement = Reply(
         title=f"Cap change for {program.name}", text=text, fields=(Field("Program", program.slug),)
     )
-    key = f"cap:{program.id}:{now.isoformat()}"
+    key = f"{action}:{program.id}:{now.isoformat()}"
     members = await notify.program_members(store, program.id)
     queued = await store.outbox.enqueue(
         [

@@ -48,6 +48,9 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     # Where announcements go: (platform, chat id) pairs from the adapters' config.
     announce_targets: tuple[tuple[str, str], ...] = ()
+    # The Discord role ``/announce --ping`` pings in announcement posts (config); no role:
+    # nobody can be pinged.
+    announce_ping_role: str | None = None
 
     def link_url(self, code: str) -> str:
         return f"{self.public_base_url}/r/{code}"

@@ -216,7 +216,9 @@ class OutboxDispatcher:
         if refused_at is not None and self._clock() - refused_at > self.settings.lease:
             del self._unreachable[chat]
             refused_at = None
-        if refused_at is not None:
+        # Only rows claimed before the refusal was recorded need this; later claims were
+        # checked against the database, where talking to the bot clears the mark.
+        if refused_at is not None and message.lease_until - self.settings.lease <= refused_at:
             await self._record(
                 lambda store: store.outbox.skip(
                     [message.id], reason="unreachable: refused earlier"

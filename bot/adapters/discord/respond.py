@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -58,13 +57,11 @@ class InteractionRunner:
         dispatcher: Dispatcher,
         *,
         manager_role_ids: Sequence[int],
-        clock: Callable[[], datetime],
         invites: InviteTracker | None = None,
         defer_after: float = DEFER_AFTER,
     ) -> None:
         self._dispatcher = dispatcher
         self._manager_role_ids = tuple(manager_role_ids)
-        self._clock = clock
         self._invites = invites
         self._defer_after = defer_after
 

@@ -68,6 +68,11 @@ async def open_core(
                 timezone=config.zone,
                 announce_targets=announce_targets(config),
                 rewards=config.reward_defaults,
+                announce_ping_role=(
+                    str(config.discord.announce_ping_role_id)
+                    if config.discord.announce_ping_role_id
+                    else None
+                ),
             ),
             clock=clock,
             registry=catalog.load(),
@@ -201,6 +206,9 @@ async def start_background(
             reload_seconds=config.schedules.reload_seconds,
             clock=core.services.clock,
             on_queued=delivery.wake,
+            cap_alert_seconds=config.schedules.cap_alert_seconds,
+            digest_cron=config.schedules.digest_cron,
+            timezone=config.timezone,
         )
         await schedules.start(default_schedules(config))
     return Background(delivery, schedules)

@@ -120,7 +120,11 @@ class DiscordConfig(_Section):
     api_base_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
     manager_role_ids: IdList = Field(default_factory=list)
+    # Managers as people: cap alerts and reports are DMs, and a role cannot be messaged.
+    manager_user_ids: IdList = Field(default_factory=list)
     announce_channel_ids: IdList = Field(default_factory=list)
+    # The role `/announce --ping` pings in announcement channel posts (unset: none).
+    announce_ping_role_id: int | None = Field(default=None, ge=1)
     # Servers to sync slash commands to at start-up (instant); empty: global commands.
     guild_ids: IdList = Field(default_factory=list)
     # Gateway shards (discord.py AutoShardedClient); unset: one connection.
@@ -267,6 +271,8 @@ class SchedulesConfig(_Section):
     leaderboard_cron: Annotated[str, AfterValidator(_cron_or_empty)] = "0 9 * * mon"
     feedback_cron: Annotated[str, AfterValidator(_cron_or_empty)] = "0 10 * * mon"
     period: Literal["last-week", "last-month", "week", "month", "today"] = "last-week"
+    cap_alert_seconds: float = Field(default=5.0, ge=1, le=3_600)
+    digest_cron: Annotated[str, AfterValidator(_cron_or_empty)] = "0 9 * * *"
 
 
 class RewardsConfig(_Section):

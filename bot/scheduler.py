@@ -18,11 +18,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Config
 from commands import cron
+from commands.cap_alerts import queue_cap_alerts
+from commands.notices import queue_digests
 from commands.scheduled import Audiences, run_schedule
 from storage import Database
 from storage.schedules import NewSchedule, Schedule, ScheduleKind, ScheduleTarget
@@ -73,6 +76,7 @@ def audiences_from_config(
     channels = [ScheduleTarget("discord", str(c)) for c in config.discord.announce_channel_ids]
     channels += [ScheduleTarget("telegram", str(c)) for c in config.telegram.announce_chat_ids]
     managers = [("telegram", str(u)) for u in config.telegram.manager_user_ids]
+    managers += [("discord", str(u)) for u in config.discord.manager_user_ids]
     if console_user is not None:
         channels.append(ScheduleTarget("console", "announcements"))
         if config.console.manager:
@@ -111,11 +115,17 @@ class ScheduleService:
         reload_seconds: float = 60.0,
         clock: Callable[[], datetime] = utc_now,
         on_queued: Callable[[], None] | None = None,
+        cap_alert_seconds: float = 5.0,
+        digest_cron: str = "",
+        timezone: str = "UTC",
     ) -> None:
         self.database = database
         self.audiences = audiences
         self.grace = grace
         self.reload_seconds = reload_seconds
+        self.cap_alert_seconds = cap_alert_seconds
+        self.digest_cron = digest_cron
+        self.timezone = timezone
         self._clock = clock
         self._on_queued = on_queued
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -138,7 +148,64 @@ class ScheduleService:
             coalesce=True,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            self.cap_alerts,
+            "interval",
+            seconds=self.cap_alert_seconds,
+            id="cap-alerts",
+            coalesce=True,
+            max_instances=1,
+        )
+        if self.digest_cron:
+            self.scheduler.add_job(
+                self.digest,
+                cron.trigger(self.digest_cron, self.timezone),
+                id="commission-digest",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=int(self.grace.total_seconds()),
+            )
         await self.sync()
+        await self.cap_alerts()
+
+    async def cap_alerts(self) -> int:
+        """Turn new cap events into alerts (the job behind "cap alerts in real time")."""
+        managers = [m for m in self.audiences.managers if m[0] in self.audiences.platforms]
+        try:
+            async with self.database.transaction() as store:
+                queued = await queue_cap_alerts(store, managers, now=self._clock())
+        except Exception:
+            log.exception("could not queue cap alerts")
+            return 0
+        if queued and self._on_queued is not None:
+            self._on_queued()
+        return queued
+
+    async def digest(self) -> int:
+        """Queue the daily commission digests for the day before the latest due time.
+
+        Runs on its cron and at every sync (to catch up after downtime); the dedupe key
+        names the day, so repeats queue nothing.
+        """
+        if not self.digest_cron:
+            return 0
+        now = self._clock()
+        due = latest_due(self.digest_cron, self.timezone, now, within=self.grace)
+        if due is None:
+            return 0
+        zone = ZoneInfo(self.timezone)
+        day = due.astimezone(zone).date() - timedelta(days=1)
+        try:
+            async with self.database.transaction() as store:
+                queued = await queue_digests(store, day, zone, now=now)
+        except Exception:
+            log.exception("could not queue the commission digest of %s", day)
+            return 0
+        if queued:
+            log.info("commission digest of %s: %d messages queued", day, queued)
+            if self._on_queued is not None:
+                self._on_queued()
+        return queued
 
     async def stop(self) -> None:
         if self.scheduler.running:
@@ -176,6 +243,7 @@ class ScheduleService:
             self._jobs[schedule.id] = shape
         for schedule in schedules:
             await self._run_if_due(schedule)
+        await self.digest()
 
     def next_run(self, schedule_id: int) -> datetime | None:
         """When APScheduler will next fire this schedule (for status and tests)."""

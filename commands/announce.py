@@ -4,9 +4,11 @@ active affiliate privately."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from commands import notify
 from commands.catalog import command
+from commands.errors import Refused
 from commands.invocation import Invocation
 from commands.registry import Audience, Param, ParamKind
 from commands.reply import Reply
@@ -27,23 +29,38 @@ MAX_LENGTH = 2000  # fits a Discord message and a Telegram one with room for the
             max_length=MAX_LENGTH,
         ),
         Param("dm", "Also send it privately to every active affiliate", kind=ParamKind.FLAG),
+        Param(
+            "ping",
+            "Ping the Discord announcement role in the channel posts",
+            kind=ParamKind.FLAG,
+        ),
     ],
     audience=Audience.MANAGER,
     examples=(
         "/announce Double commission on spring-sale this weekend!",
         "/announce New banners are in /materials --dm",
+        "/announce The contest starts now! --ping",
     ),
 )
-async def announce(invocation: Invocation, text: str, dm: bool) -> Reply:
+async def announce(invocation: Invocation, text: str, dm: bool, ping: bool) -> Reply:
     """Queues an announcement for every configured announcement channel on every platform.
     With --dm it also goes privately to every active affiliate. The text is sent as you
-    wrote it; it mentions nobody and is never read as formatting."""
+    wrote it; it mentions nobody and is never read as formatting. With --ping the Discord
+    channel posts ping the announcement role set in the bot's configuration, and only
+    that role (other platforms have no roles to ping)."""
+    role = invocation.settings.announce_ping_role
+    if ping and role is None:
+        raise Refused(
+            "No announcement role is configured (discord.announce_ping_role_id), so --ping "
+            "cannot ping anyone; nothing was queued."
+        )
     now = invocation.now
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
     key = f"announce:{now.isoformat()}:{digest}"
     message = Reply(title="Announcement", text=text)
     async with invocation.database.transaction() as store:
-        channels = notify.to_channels(invocation.settings, message, key)
+        posted = replace(message, mention_role=role if ping else None)
+        channels = notify.to_channels(invocation.settings, posted, key)
         recipients: list[int] = []
         if dm:
             recipients = [a.id for a in await store.affiliates.all_affiliates(status="active")]
@@ -60,11 +77,12 @@ async def announce(invocation: Invocation, text: str, dm: bool) -> Reply:
                 action="announce",
                 subject="announcement",
                 before=None,
-                after={"text": text, "dm": dm, "messages": queued},
+                after={"text": text, "dm": dm, "ping": ping, "messages": queued},
                 occurred_at=now,
             )
         )
     parts = [f"{len(channels)} channels"]
     if dm:
         parts.append(f"{len(recipients)} affiliates privately")
-    return Reply(text=f"Announcement queued for {' and '.join(parts)}.")
+    notes = (f"Discord posts ping the role {role}.",) if ping else ()
+    return Reply(text=f"Announcement queued for {' and '.join(parts)}.", notes=notes)

@@ -11,13 +11,13 @@ from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from commands import caps
+from commands import caps, notify
 from commands.catalog import command
 from commands.errors import NotFound, Refused, UsageError
 from commands.invocation import Invocation
 from commands.money import format_money, to_minor
 from commands.registry import Audience, Param, ParamKind
-from commands.reply import Reply, Table, Visibility
+from commands.reply import Field, Reply, Table, Visibility
 from commands.validation import slug
 from storage import Store
 from storage.audit import AuditEntry
@@ -122,7 +122,15 @@ async def set_cap(
             actor=invocation.actor.label,
         )
         await _audit(store, invocation, found, "cap.set", previous, cap)
+        told = await _announce(
+            store,
+            invocation,
+            found,
+            "cap.set",
+            f"New cap: {describe(cap, found)}. When it is reached, {_AFFILIATE_TEXT[action]}.",
+        )
     notes = [f"Replaces: {describe(previous, found)}."] if previous else []
+    notes.append(told)
     thresholds = ", ".join(f"{value}%" for value in alerts) if alerts else "the default thresholds"
     notes.append(f"Alerts at {thresholds}.")
     return Reply(
@@ -153,7 +161,14 @@ async def cap_off(invocation: Invocation, program: str, per_affiliate: bool) -> 
             kind = "per-affiliate cap" if per_affiliate else "cap"
             raise NotFound(f"{found.name} has no {kind} in force.")
         await _audit(store, invocation, found, "cap.off", ended, None)
-    return Reply(title=f"Cap removed from {found.name}", text=f"Ended: {describe(ended, found)}.")
+        told = await _announce(
+            store, invocation, found, "cap.off", f"The cap of {describe(ended, found)} is removed."
+        )
+    return Reply(
+        title=f"Cap removed from {found.name}",
+        text=f"Ended: {describe(ended, found)}.",
+        notes=(told,),
+    )
 
 
 @command(
@@ -185,6 +200,35 @@ async def cap_list(invocation: Invocation, program: str) -> Reply:
         table=Table(("cap", "action", "used this period"), tuple(rows)),
         visibility=Visibility.PRIVATE,
     )
+
+
+_AFFILIATE_TEXT = {
+    "notify": "nothing changes for you",
+    "fallback": "links send visitors to a fallback page and conversions earn nothing until "
+    "the period ends",
+    "pause": "the offer pauses and conversions earn nothing until the period ends",
+}
+
+
+async def _announce(
+    store: Store, invocation: Invocation, program: Program, action: str, text: str
+) -> str:
+    """Queue the change for the program's affiliates and the announcement chats, like
+    commission changes (``commands.commission``); returns the note for the manager."""
+    now = invocation.now
+    announcement = Reply(
+        title=f"Cap change for {program.name}", text=text, fields=(Field("Program", program.slug),)
+    )
+    key = f"{action}:{program.id}:{now.isoformat()}"
+    members = await notify.program_members(store, program.id)
+    queued = await store.outbox.enqueue(
+        [
+            *await notify.to_affiliates(store, members, announcement, key),
+            *notify.to_channels(invocation.settings, announcement, key),
+        ],
+        now=now,
+    )
+    return f"Announced to {len(members)} affiliates ({queued} messages queued)."
 
 
 def describe(cap: Cap, program: Program) -> str:

@@ -82,6 +82,7 @@ class Dispatcher:
             now=self.services.clock(),
             chat_id=chat_id,
         )
+        await self._note_contact(actor)
         try:
             if not allowed(spec, actor):
                 log.warning("refused /%s for %s: managers only", spec.name, actor.label)
@@ -108,6 +109,24 @@ class Dispatcher:
                 )
             ]
         return result if isinstance(result, list) else [result]
+
+    async def _note_contact(self, actor: Actor) -> None:
+        """Talking to the bot makes an account reachable for private messages again.
+
+        One indexed read per command; the write happens only for an account delivery had
+        marked unreachable. A failure here never stops the command.
+        """
+        try:
+            async with self.services.database.read() as store:
+                marked = await store.affiliates.is_unreachable(actor.platform, actor.user_id)
+            if marked:
+                async with self.services.database.transaction() as store:
+                    await store.affiliates.touch(
+                        actor.platform, actor.user_id, now=self.services.clock()
+                    )
+                log.info("%s talked to the bot: reachable again", actor.label)
+        except Exception:
+            log.exception("could not note that %s is reachable", actor.label)
 
     async def _with_affiliate(self, invocation: Invocation) -> Invocation:
         actor = invocation.actor

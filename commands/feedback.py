@@ -12,16 +12,20 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from commands import cap_usage
+from commands.cap_pacing import pacing_lines
 from commands.chart import daily_bars
 from commands.money import format_money
 from commands.period_keys import day_boundaries, period_key, previous
 from commands.periods import Period
 from commands.reply import Field, Image, Reply, Table, Visibility
+from commands.stats import progress_lines
 from commands.weekly_post import TOP, rank
 from storage.outbox import OutgoingMessage
+from storage.performance import CapInForce
 from storage.store import Store
 from storage.weekly import PeriodTotals
 
@@ -56,6 +60,9 @@ class FeedbackNumbers:
     programs: tuple[ProgramLine, ...] = ()
     daily: tuple[tuple[int, int], ...] = ()
     day_names: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()  # progress lines, as /stats shows them
+    caps: tuple[str, ...] = ()  # cap usage lines
+    pacing: tuple[str, ...] = ()  # when each cap fills at the period's pace
 
     @property
     def rate(self) -> float | None:
@@ -191,6 +198,13 @@ def compose_feedback(numbers: FeedbackNumbers) -> Reply:
     ]
     if numbers.rank is not None:
         fields.append(Field("Rank", f"#{numbers.rank}{_rank_change(numbers)}"))
+    for name, lines in (
+        ("Targets", numbers.targets),
+        ("Cap usage", numbers.caps),
+        ("Cap pacing", numbers.pacing),
+    ):
+        if lines:
+            fields.append(Field(name, "\n".join(lines), inline=False))
     table = None
     if len(numbers.programs) > 1:
         table = Table(
@@ -287,6 +301,7 @@ async def feedback_messages(
     daily = await store.weekly.daily(boundaries, [r.affiliate_id for r in recipients])
     day_names = tuple(b.astimezone(zone).strftime("%A") for b in boundaries[:-1])
     key = period_key(span, zone)
+    limits = await _Limits.load(store, now)
     messages = []
     for recipient in recipients:
         mine = current.get(recipient.affiliate_id, [])
@@ -320,6 +335,7 @@ async def feedback_messages(
             ),
             daily=tuple(daily.get(recipient.affiliate_id, ())),
             day_names=day_names,
+            **await limits.lines(store, recipient.affiliate_id, span, zone, now=now),
         )
         payload = compose_feedback(numbers).to_json()
         for platform, user_id in recipient.accounts:
@@ -336,6 +352,61 @@ async def feedback_messages(
                 )
             )
     return messages
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """Caps in force and who is approved where, read once for the whole run."""
+
+    caps: list[CapInForce]
+    programs: dict[int, tuple[str, str]]  # id → (slug, currency)
+    member_of: dict[int, set[int]]  # affiliate id → approved program ids
+
+    @classmethod
+    async def load(cls, store: Store, now: datetime) -> _Limits:
+        programs = {p.id: (p.slug, p.currency) for p in await store.programs.list()}
+        memberships = await store.affiliates.memberships_with_status("approved")
+        member_of: dict[int, set[int]] = defaultdict(set)
+        for membership in memberships:
+            member_of[membership.affiliate_id].add(membership.program_id)
+        caps = await store.performance.caps_in_force(list(programs), now)
+        return cls(caps, programs, dict(member_of))
+
+    async def lines(
+        self, store: Store, affiliate_id: int, span: Period, zone: ZoneInfo, *, now: datetime
+    ) -> dict[str, tuple[str, ...]]:
+        """Target progress (in the reported period), cap usage and pacing (as of now).
+
+        The same code as /stats, so the two never disagree.
+        """
+        # Targets are measured in their period containing the reported period's end.
+        targets = await progress_lines(
+            store, affiliate_id, span.end - timedelta(microseconds=1), zone
+        )
+        mine = [c for c in self.caps if c.program_id in self.member_of.get(affiliate_id, ())]
+        if not mine or span.start is None:
+            return {"targets": tuple(targets)}
+        slug_of = {i: slug for i, (slug, _) in self.programs.items()}
+        usage = await cap_usage.usage_lines(
+            store,
+            mine,
+            currency_of={i: currency for i, (_, currency) in self.programs.items()},
+            slug_of=slug_of,
+            now=now,
+            zone=zone,
+            affiliate_id=affiliate_id,
+        )
+        pacing = await pacing_lines(
+            store,
+            mine,
+            slug_of=slug_of,
+            now=now,
+            zone=zone,
+            pace=(span.start, span.end),
+            affiliate_id=affiliate_id,
+            pace_name=f"{span.label}'s",
+        )
+        return {"targets": tuple(targets), "caps": tuple(usage), "pacing": tuple(pacing)}
 
 
 def _by_affiliate(totals: Sequence[PeriodTotals]) -> dict[int, list[PeriodTotals]]:

@@ -51,6 +51,9 @@ class Settings:
     announce_targets: tuple[tuple[str, str], ...] = ()
     # Points and milestones for programs without their own reward rules ([rewards]).
     rewards: RewardDefaults = field(default_factory=RewardDefaults)
+    # The Discord role ``/announce --ping`` pings in announcement posts (config); no role:
+    # nobody can be pinged.
+    announce_ping_role: str | None = None
 
     def link_url(self, code: str) -> str:
         return f"{self.public_base_url}/r/{code}"

@@ -14,9 +14,11 @@ from commands.catalog import command
 from commands.errors import NotFound, Refused
 from commands.invocation import Invocation
 from commands.money import format_money
+from commands.period_keys import period_key
 from commands.registry import Param, ParamKind
 from commands.reply import Reply, Table, Visibility
 from commands.validation import slug
+from commands.weekly_post import render_season, season_label
 from storage import Store
 from storage.affiliates import Affiliate
 from storage.performance import RANKING_METRICS, Standing
@@ -185,6 +187,9 @@ async def leaderboard(
     Equal results share a rank. Affiliates who chose an alias appear under it, and those
     who chose to be hidden are left out (see /settings). If you are an affiliate, your own
     position is added in a message only you can see."""
+    posted = await posted_season(invocation, period, metric, program)
+    if posted is not None:
+        return posted
     span = periods.period(period, invocation.now, invocation.settings.timezone)
     async with invocation.database.read() as store:
         viewer = await store.affiliates.by_identity(
@@ -201,6 +206,44 @@ async def leaderboard(
     replies = [computed.public_reply()]
     if viewer is not None:
         replies.append(_own_position(computed, viewer))
+    return replies
+
+
+async def posted_season(
+    invocation: Invocation, period: str, metric: str, program: str | None
+) -> list[Reply] | None:
+    """The archived post of a finished week or month, if one was posted.
+
+    Weekly posts rank by conversions and are archived as seasons; showing the archive
+    keeps /leaderboard last-week equal to what was posted, even after late conversions
+    or reversals. ``None``: nothing was posted for it, so the board is computed live.
+    """
+    if period not in {"last-week", "last-month"} or metric != "conversions":
+        return None
+    zone = invocation.settings.timezone
+    span = periods.period(period, invocation.now, zone)
+    async with invocation.database.read() as store:
+        scope = "all"
+        if program is not None:
+            found = await store.programs.by_slug(program)
+            if found is None:
+                return None  # the live path answers "no such program"
+            scope = f"program:{found.id}"
+        season = await store.weekly.season(period_key(span, zone), scope)
+        if season is None:
+            return None
+        viewer = await store.affiliates.by_identity(
+            invocation.actor.platform, invocation.actor.user_id
+        )
+    replies = [render_season(season, season_label(season, zone))]
+    if viewer is not None:
+        entry = next((e for e in season.entries if e["affiliate_id"] == viewer.id), None)
+        text = (
+            f"You were #{entry['rank']} with {entry['conversions']:,} conversions."
+            if entry is not None
+            else "You were not on this board."
+        )
+        replies.append(Reply(title="Your position", text=text, visibility=Visibility.PRIVATE))
     return replies
 
 

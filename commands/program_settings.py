@@ -31,6 +31,8 @@ from commands.validation import destination_url, slug
 from storage import Store
 from storage.audit import AuditEntry
 from storage.programs import Program
+from storage.referrals import SIGNUP_REFERRALS
+from storage.server_joins import INVITES_SETTING
 
 KEYS = (
     "destination",
@@ -41,7 +43,11 @@ KEYS = (
     "postback-header",
     "field",
     "status",
+    "signup_referrals",
+    "discord_invites",
 )
+_ON = frozenset({"on", "yes", "true", "1"})
+_OFF = frozenset({"off", "no", "false", "0"})
 STATUSES = ("pending", "approved", "paid", "reversed")
 HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MAPPED_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -57,7 +63,7 @@ def new_secret(mode: str) -> str:
 
 @command(
     "program set",
-    "Change a program's destination, fallback or postback settings",
+    "Change a program's destination, fallback, postback or referral settings",
     params=[
         Param("program", "The program", parse=slug, autocomplete="program"),
         Param("key", "What to change", choices=KEYS),
@@ -71,6 +77,8 @@ def new_secret(mode: str) -> str:
         "/program set shop postback-secret new",
         "/program set shop field txn_id=order_ref",
         "/program set shop status 2=reversed",
+        "/program set shop signup_referrals on",
+        "/program set shop discord_invites off",
     ),
     private=True,
 )
@@ -88,6 +96,10 @@ async def set_program(invocation: Invocation, program: str, key: str, value: str
     another (or say forget-previous). postback-header: the signature header for hmac.
     field ours=theirs: the network's name for one of our fields (txn_id=order_ref). status
     theirs=ours: what the network's status values mean (2=reversed).
+
+    signup_referrals on/off: Telegram deep links (t.me/yourbot?start=...) that record the
+    people an affiliate brings to the bot as signup referrals. discord_invites on/off:
+    personal Discord server invites with /link (joins are shown, never paid).
     """
     async with invocation.database.transaction() as store:
         found = await store.programs.by_slug(program)
@@ -133,6 +145,14 @@ async def _apply(
             raise UsageError("recurring-months must be a whole number from 0 to 120")
         await store.program_settings.set_recurring_months(program.id, int(value), now=now)
         return f"Recurring commission: {value} months." if int(value) else "One-off commission."
+    if key == "signup_referrals":
+        enabled = _switch(key, value)
+        await store.referrals.set_signup_referrals(program.id, enabled, now=now)
+        return f"Signup referrals through Telegram deep links are {_word(enabled)}."
+    if key == "discord_invites":
+        enabled = _switch(key, value)
+        await store.server_joins.set_program_invites(program.id, enabled, now=now)
+        return f"Personal Discord server invites with /link are {_word(enabled)}."
     settings = postback_settings(program)
     shown = _change_postback(settings, key, value)
     document = {**program.settings, "postback": settings}
@@ -189,6 +209,19 @@ def _map(settings: dict[str, Any], name: str, key: str, value: str, shown: str) 
     return shown
 
 
+def _switch(key: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in _ON:
+        return True
+    if lowered in _OFF:
+        return False
+    raise UsageError(f"{key} is on or off")
+
+
+def _word(enabled: bool) -> str:
+    return "on" if enabled else "off"
+
+
 def _url(value: str) -> str:
     try:
         return destination_url(value)
@@ -207,6 +240,8 @@ def _view(program: Program) -> dict[str, Any]:
         "destination_url": program.destination_url,
         "fallback_url": program.fallback_url,
         "recurring_months": program.recurring_months,
+        "signup_referrals": bool(program.settings.get(SIGNUP_REFERRALS, False)),
+        "discord_invites": bool(program.settings.get(INVITES_SETTING, False)),
         "postback": masked,
     }
 

@@ -63,6 +63,10 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     visibility: Visibility = Visibility.PUBLIC
     notes: tuple[str, ...] = field(default=())
+    # A platform role to ping, asked for explicitly (``/announce --ping``): a Discord role
+    # id. Only the Discord renderer uses it, allowing exactly that mention; every other
+    # renderer ignores it, and without it a message mentions nobody.
+    mention_role: str | None = None
 
     @property
     def private(self) -> bool:
@@ -91,6 +95,7 @@ class Reply:
             "buttons": [[b.label, b.url] for b in self.buttons],
             "visibility": self.visibility.value,
             "notes": list(self.notes),
+            "mention_role": self.mention_role,
         }
 
     @classmethod
@@ -114,4 +119,5 @@ class Reply:
             buttons=tuple(Button(label, url) for label, url in data.get("buttons", [])),
             visibility=Visibility(data.get("visibility", "public")),
             notes=tuple(data.get("notes", [])),
+            mention_role=data.get("mention_role"),
         )

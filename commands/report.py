@@ -27,6 +27,8 @@ from commands.registry import Audience, Param, ParamKind
 from commands.reply import Field, Reply, Table, Visibility
 from commands.validation import slug
 from commands.who import label
+from storage import Store
+from storage.affiliates import Affiliate
 from storage.programs import Program
 from storage.reports import CustomerHistory, ProgramSummary
 
@@ -123,7 +125,9 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
     referral rate (share of new customers who came through affiliates), CAC through
     affiliates (commission ÷ new referred customers), CLV of referred customers (revenue
     per customer over time) and their retention after 3, 6 and 12 months. Customer
-    figures need conversions that carry a customer id."""
+    figures need conversions that carry a customer id. Below: Discord server joins
+    through the top affiliates' invites (informational, they earn nothing) and how the
+    last broadcast was delivered."""
     zone = invocation.settings.timezone
     now = invocation.now
     span = periods.period(period, now, zone)
@@ -148,6 +152,10 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
             now=now,
             zone=zone,
         )
+        extra = [
+            *await _joins(store, [e.affiliate for e in top.entries[:TOP_AFFILIATES]], span),
+            *await _last_broadcast(store),
+        ]
     rows = tuple(_row(p, summaries[p.id]) for p in programs)
     fields = []
     leaders = [
@@ -171,12 +179,41 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
         fields.append(
             Field(f"Referral health ({currency})", "\n".join(figures.lines()), inline=False)
         )
+    fields += extra
     return Reply(
         title=f"Report, {span.label}" + (f": {program}" if program else ""),
         table=Table(("program", "clicks", "conv.", "rate", "revenue", "commission"), rows),
         fields=tuple(fields),
         visibility=Visibility.PRIVATE,
     )
+
+
+async def _joins(store: Store, leaders: list[Affiliate], span: periods.Period) -> list[Field]:
+    """Discord server joins through the top affiliates' invites (informational)."""
+    lines = []
+    for affiliate in leaders:
+        joins = await store.server_joins.counts_for_affiliate(affiliate.id, span.start, span.end)
+        if joins.joined:
+            lines.append(f"{label(affiliate)}: {joins.joined} joined, {joins.left} left")
+    if not lines:
+        return []
+    lines.append("Shown for information: joins earn no commission.")
+    return [Field("Server joins (top affiliates)", "\n".join(lines), inline=False)]
+
+
+async def _last_broadcast(store: Store) -> list[Field]:
+    """How the last broadcast went, failures first (the same counts as /delivery)."""
+    broadcast = await store.outbox.latest_broadcast()
+    if broadcast is None:
+        return []
+    counts = await store.outbox.counts(broadcast.key)
+    failures = counts.failed + counts.skipped
+    text = (
+        f"{counts.sent:,} sent, {counts.queued + counts.sending:,} queued, "
+        f"{failures:,} not delivered "
+        f"({counts.unreachable:,} unreachable). Details: /delivery"
+    )
+    return [Field("Last broadcast", text, inline=False)]
 
 
 def _row(program: Program, summary: ProgramSummary) -> tuple[str, ...]:

@@ -13,7 +13,9 @@ from commands.reply import Field, Reply, Visibility
 from storage import Conflict
 from storage.affiliates import Affiliate
 
-KEYS = ("visibility", "alias", "feedback", "timezone")
+KEYS = ("visibility", "alias", "feedback", "timezone", "notices")
+# The /settings key → the affiliate column it changes.
+_COLUMNS = {"notices": "conversion_notices"}
 # Letters (any script), digits, space, _ . -; at least one letter; no @ or # so an alias
 # can never read as a mention or an affiliate id.
 _ALIAS = re.compile(r"^(?=.*[^\W\d_])[\w .-]{2,32}$")
@@ -22,11 +24,11 @@ _CLEAR = frozenset({"none", "off", "-"})
 
 @command(
     "settings",
-    "Your leaderboard visibility, alias, feedback messages and time zone",
+    "Your leaderboard visibility, alias, feedback and commission messages, time zone",
     params=[
         Param(
             "key",
-            "visibility, alias, feedback or timezone",
+            "visibility, alias, feedback, timezone or notices",
             kind=ParamKind.CHOICE,
             choices=KEYS,
             required=False,
@@ -45,6 +47,7 @@ _CLEAR = frozenset({"none", "off", "-"})
         "/settings visibility alias",
         "/settings alias DealHunter",
         "/settings feedback off",
+        "/settings notices instant",
         "/settings timezone Europe/Berlin",
     ),
     private=True,
@@ -53,7 +56,9 @@ async def settings(invocation: Invocation, key: str | None, value: str | None) -
     """Shows or changes your settings. visibility: public (leaderboards show your name),
     alias (they show your alias, or anonymous) or hidden (you are left out). alias: the
     name shown instead of yours, 2-32 letters, digits, spaces, _ . or - (none removes it).
-    feedback: weekly private performance messages, weekly or off. timezone: where your
+    feedback: weekly private performance messages, weekly or off. notices: a private
+    message for approved commission, instant (each one), daily (one digest a day, the
+    default) or off. timezone: where your
     days and weeks start, like Europe/Berlin."""
     affiliate = invocation.require_affiliate()
     if key is None:
@@ -67,7 +72,8 @@ async def settings(invocation: Invocation, key: str | None, value: str | None) -
                 holder = await store.affiliates.by_alias(clean)
                 if holder is not None and holder.id != affiliate.id:
                     raise Refused(f"The alias {clean} is taken; choose another.")
-            await store.affiliates.set_preferences(affiliate.id, **{key: clean})
+            column = _COLUMNS.get(key, key)
+            await store.affiliates.set_preferences(affiliate.id, **{column: clean})
     except Conflict:
         raise Refused(f"The alias {clean} is taken; choose another.") from None
     shown = clean if clean is not None else "none"
@@ -79,6 +85,8 @@ def _validate(key: str, value: str) -> str | None:
         return _choice(key, value, ("public", "alias", "hidden"))
     if key == "feedback":
         return _choice(key, value, ("weekly", "off"))
+    if key == "notices":
+        return _choice(key, value, ("instant", "daily", "off"))
     if key == "timezone":
         try:
             zoneinfo.ZoneInfo(value)
@@ -108,6 +116,7 @@ def _show(affiliate: Affiliate, only: str | None = None) -> Reply:
         "visibility": affiliate.visibility,
         "alias": affiliate.alias or "none",
         "feedback": affiliate.feedback,
+        "notices": affiliate.conversion_notices,
         "timezone": affiliate.timezone or "the bot's",
     }
     shown = [only] if only else list(KEYS)

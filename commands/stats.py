@@ -37,17 +37,20 @@ from storage.targets import Target
 )
 async def stats(invocation: Invocation, period: str) -> Reply:
     """Shows your numbers per program for a period (this month unless you name another):
-    clicks, conversions, conversion rate, revenue, commission pending and approved, and
-    earnings per click (EPC). Below: your rank by conversions, the change against the
-    same stretch of the previous period, your progress towards targets and how much of
-    any cap is used. Only you can see it."""
+    clicks (all, and unique visitors), conversions, conversion rate, revenue, commission
+    pending and approved, and earnings per click (EPC). Below: your rank by conversions,
+    the change against the same stretch of the previous period, your progress towards
+    targets, how much of any cap is used, and Discord server joins through your invites
+    (for information: they earn nothing). Only you can see it."""
     affiliate = invocation.require_affiliate()
     zone = affiliate_zone(affiliate.timezone, invocation.settings.timezone)
     span = periods.period(period, invocation.now, zone)
     async with invocation.database.read() as store:
         totals = await store.performance.affiliate_totals(affiliate.id, span.start, span.end)
+        clicks = await store.clicks.counts_for_affiliate(affiliate.id, span.start, span.end)
         memberships = await store.affiliates.memberships_of(affiliate.id)
         fields = await _extra_fields(store, invocation, affiliate.id, span, totals, zone)
+        fields += await joins_field(store, affiliate.id, span)
     title = f"Your stats, {span.label}"
     if not totals:
         hint = (
@@ -61,11 +64,22 @@ async def stats(invocation: Invocation, period: str) -> Reply:
             fields=fields,
             visibility=Visibility.PRIVATE,
         )
-    rows = tuple(_row(total) for total in totals)
+    unique = {count.program_id: count.unique for count in clicks}
+    rows = tuple(_row(total, unique.get(total.program_id, 0)) for total in totals)
     return Reply(
         title=title,
         table=Table(
-            ("program", "clicks", "conv.", "rate", "revenue", "pending", "approved", "EPC"),
+            (
+                "program",
+                "clicks",
+                "unique",
+                "conv.",
+                "rate",
+                "revenue",
+                "pending",
+                "approved",
+                "EPC",
+            ),
             rows,
         ),
         fields=fields,
@@ -78,11 +92,28 @@ def affiliate_zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
     return ZoneInfo(name) if name else default
 
 
-def _row(total: ProgramTotals) -> tuple[str, ...]:
+async def joins_field(store: Store, affiliate_id: int, span: periods.Period) -> tuple[Field, ...]:
+    """Discord members who joined through the affiliate's invites: shown, never paid."""
+    joins = await store.server_joins.counts_for_affiliate(affiliate_id, span.start, span.end)
+    if joins.joined == 0:
+        return ()
+    left = f" ({joins.left} left again)" if joins.left else ""
+    return (
+        Field(
+            "Server joins",
+            f"{joins.joined} joined through your invites{left}. For information only: "
+            "joins earn no commission.",
+            inline=False,
+        ),
+    )
+
+
+def _row(total: ProgramTotals, unique: int) -> tuple[str, ...]:
     earned = total.commission_pending_minor + total.commission_approved_minor
     return (
         total.program_slug,
         str(total.clicks),
+        str(unique),
         str(total.conversions),
         _rate(total.conversions, total.clicks),
         format_money(total.revenue_minor, total.currency),
@@ -121,7 +152,7 @@ async def _extra_fields(
     if previous is not None and totals:
         before = await store.performance.affiliate_totals(affiliate_id, *previous)
         fields.append(Field("Change", _change(totals, before), inline=False))
-    target_lines = await _target_lines(store, affiliate_id, invocation.now, zone)
+    target_lines = await progress_lines(store, affiliate_id, invocation.now, zone)
     if target_lines:
         fields.append(Field("Targets", "\n".join(target_lines), inline=False))
     memberships = await store.affiliates.memberships_of(affiliate_id)
@@ -181,9 +212,11 @@ def _delta(current: int, earlier: int) -> str:
     return f"{current} ({sign}{format_percent(abs(change))}, was {earlier})"
 
 
-async def _target_lines(
+async def progress_lines(
     store: Store, affiliate_id: int, now: datetime, zone: ZoneInfo
 ) -> list[str]:
+    """Progress to each target in force for the affiliate, in the target's period that
+    contains ``now`` (``/stats`` and the weekly feedback show these lines)."""
     lines = []
     programs = {p.id: p for p in await store.programs.list()}
     for target in await store.targets.in_force(affiliate_id=affiliate_id):

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from commands import caps, reward_events, tiers
+from commands import caps, notices, reward_events, tiers
 from commands.money import Rate, from_minor
 from commands.postback_fields import ConversionInput, ConversionRejected, validate
 from storage import Database, Store
@@ -203,6 +203,16 @@ async def _insert(
     await reward_events.on_conversion(
         store, program, conversion, None, defaults=rules.rewards, now=now
     )
+    if data.status == "approved":
+        await notices.queue_instant_notice(
+            store,
+            program,
+            conversion_id=conversion_id,
+            affiliate_id=attribution.affiliate_id,
+            commission_minor=earning,
+            currency=data.currency,
+            now=now,
+        )
     if attribution.commissionable and not over_cap and data.status != "reversed":
         events = await caps.record_crossings(
             store, usages, commission, now=now, default_percents=rules.alert_percents
@@ -304,6 +314,16 @@ async def _change_status(
     await reward_events.on_conversion(
         store, program, moved, conversion.status, defaults=defaults, now=now
     )
+    if requested == "approved":
+        await notices.queue_instant_notice(
+            store,
+            program,
+            conversion_id=conversion.id,
+            affiliate_id=conversion.affiliate_id,
+            commission_minor=delta,
+            currency=conversion.currency,
+            now=now,
+        )
     return Outcome("updated", body)
 
 

@@ -17,7 +17,7 @@ from storage.schema import affiliates, identities, memberships
 
 AffiliateStatus = Literal["active", "suspended"]
 MembershipStatus = Literal["pending", "approved", "rejected"]
-_PREFERENCES = frozenset({"visibility", "alias", "feedback", "timezone"})
+_PREFERENCES = frozenset({"visibility", "alias", "feedback", "timezone", "conversion_notices"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +172,19 @@ class AffiliateRepository:
             .where(identities.c.platform_user_id == platform_user_id)
             .values(last_seen_at=now, unreachable_reason=None, unreachable_at=None)
         )
+
+    async def is_unreachable(self, platform: str, platform_user_id: str) -> bool:
+        """Whether delivery marked this account unreachable (a cheap indexed read, so
+        callers can skip the write in :meth:`touch` on every command)."""
+        row = (
+            await self._connection.execute(
+                select(identities.c.id)
+                .where(identities.c.platform == platform)
+                .where(identities.c.platform_user_id == platform_user_id)
+                .where(identities.c.unreachable_at.is_not(None))
+            )
+        ).first()
+        return row is not None
 
     async def all_affiliates(self, *, status: AffiliateStatus | None = None) -> list[Affiliate]:
         """Every affiliate (or those with ``status``), oldest first."""

@@ -9,7 +9,15 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.schema import affiliates, caps, clicks, conversions, links, programs
+from storage.schema import (
+    affiliates,
+    caps,
+    clicks,
+    conversion_events,
+    conversions,
+    links,
+    programs,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +194,10 @@ class PerformanceRepository(PerformanceReadModel):
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
+    async def approvals(self, start: datetime, end: datetime, *, notices: str) -> list[Approvals]:
+        """See :func:`approvals_between` (the daily commission digest reads it)."""
+        return await approvals_between(self._connection, start, end, notices=notices)
+
     async def affiliate_totals(
         self, affiliate_id: int, start: datetime | None, end: datetime
     ) -> list[ProgramTotals]:
@@ -268,6 +280,49 @@ class PerformanceRepository(PerformanceReadModel):
                 )
             )
         return totals
+
+
+@dataclass(frozen=True, slots=True)
+class Approvals:
+    """Commission one affiliate had approved in one program over a stretch of time."""
+
+    affiliate_id: int
+    program_name: str
+    currency: str
+    conversions: int
+    commission_minor: int
+
+
+async def approvals_between(
+    connection: AsyncConnection, start: datetime, end: datetime, *, notices: str
+) -> list[Approvals]:
+    """Approvals recorded in ``[start, end)`` that earned something, per affiliate and
+    program, for active affiliates whose ``conversion_notices`` setting is ``notices``."""
+    query = (
+        select(
+            conversions.c.affiliate_id,
+            programs.c.name,
+            conversions.c.currency,
+            func.count().label("n"),
+            func.sum(conversion_events.c.commission_delta_minor).label("commission"),
+        )
+        .select_from(conversion_events)
+        .join(conversions, conversions.c.id == conversion_events.c.conversion_id)
+        .join(programs, programs.c.id == conversions.c.program_id)
+        .join(affiliates, affiliates.c.id == conversions.c.affiliate_id)
+        .where(conversion_events.c.status == "approved")
+        .where(conversion_events.c.commission_delta_minor > 0)
+        .where(conversion_events.c.occurred_at >= start)
+        .where(conversion_events.c.occurred_at < end)
+        .where(affiliates.c.status == "active")
+        .where(affiliates.c.conversion_notices == notices)
+        .group_by(conversions.c.affiliate_id, programs.c.name, conversions.c.currency)
+        .order_by(conversions.c.affiliate_id, programs.c.name)
+    )
+    return [
+        Approvals(row.affiliate_id, row.name, row.currency, row.n, int(row.commission))
+        for row in await connection.execute(query)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

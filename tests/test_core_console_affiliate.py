@@ -97,7 +97,8 @@ async def test_stats_show_every_metric(
     assert reply.private
     assert reply.table is not None
     assert reply.table.rows == (
-        ("shop", "40", "5", "12.5%", "500.00 USD", "40.00 USD", "20.00 USD", "1.50 USD"),
+        # 40 clicks from one test visitor: 1 unique.
+        ("shop", "40", "1", "5", "12.5%", "500.00 USD", "40.00 USD", "20.00 USD", "1.50 USD"),
     )
     fields = {field.name: field.value for field in reply.fields}
     assert fields["Rank"] == "#2 of 2 by conversions"

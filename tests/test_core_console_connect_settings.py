@@ -145,7 +145,10 @@ BAD_SETTINGS = [
     ("/settings visibility loud", "Visibility must be one of: public, alias, hidden."),
     ("/settings feedback daily", "Feedback must be one of: weekly, off."),
     ("/settings timezone Mars/Base", "'Mars/Base' is not a time zone"),
-    ("/settings colour blue", "Key must be one of: visibility, alias, feedback, timezone."),
+    (
+        "/settings colour blue",
+        "Key must be one of: visibility, alias, feedback, timezone, notices.",
+    ),
 ]
 
 

@@ -145,6 +145,7 @@ async def test_every_registered_command_answers(
             sent = await telegram.say(user, f"/{name}")
             assert sent, f"/{name} got no answer"
             assert "something went wrong" not in sent[-1].text
+            assert "There is no command" not in sent[-1].text, f"/{name} is not routed"
 
 
 async def test_group_of_subcommands_and_unknown_text(telegram: BotUnderTest) -> None:

@@ -109,7 +109,10 @@ class OutboxDispatcher:
         self._queue: asyncio.Queue[ClaimedMessage | None] = asyncio.Queue()
         self._held: dict[int, ClaimedMessage] = {}
         self._delivered: list[int] = []
-        self._unreachable: set[str] = set()
+        # Chats refused during this process, with when: rows claimed before the refusal
+        # was recorded are skipped without a request. Claims made later consult the
+        # database (which ``touch`` clears), so an entry is only needed for one lease.
+        self._unreachable: dict[str, datetime] = {}
         self._wakeup = asyncio.Event()
         self._flush_now = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -209,7 +212,13 @@ class OutboxDispatcher:
 
     async def _deliver(self, message: ClaimedMessage) -> None:
         chat = f"{message.target_kind}:{message.target_id}"
-        if chat in self._unreachable:
+        refused_at = self._unreachable.get(chat)
+        if refused_at is not None and self._clock() - refused_at > self.settings.lease:
+            del self._unreachable[chat]
+            refused_at = None
+        # Only rows claimed before the refusal was recorded need this; later claims were
+        # checked against the database, where talking to the bot clears the mark.
+        if refused_at is not None and message.lease_until - self.settings.lease <= refused_at:
             await self._record(
                 lambda store: store.outbox.skip(
                     [message.id], reason="unreachable: refused earlier"
@@ -240,7 +249,7 @@ class OutboxDispatcher:
                 message.target_kind, message.target_id, reply, dedupe_key=message.dedupe_key
             )
         except Unreachable as error:
-            self._unreachable.add(chat)
+            self._unreachable[chat] = self._clock()
             self.counters.unreachable += 1
             reason, now = str(error), self._clock()
             log.info("%s outbox: %s is unreachable: %s", self.platform, chat, reason)

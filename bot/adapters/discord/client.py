@@ -175,7 +175,6 @@ class DiscordAdapter:
         self.runner = InteractionRunner(
             dispatcher,
             manager_role_ids=config.manager_role_ids,
-            clock=clock,
             invites=self.invites,
             defer_after=defer_after,
         )

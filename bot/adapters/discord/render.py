@@ -3,12 +3,15 @@
 Every string in a ``Reply`` is plain text that may hold anything a user typed, so all of it
 is escaped here, once: markdown is neutralised and mentions (``@everyone``, ``<@&role>``)
 are broken with a zero-width space. On top of that every message goes out with
-``AllowedMentions.none()``, so even a mention that slipped through pings nobody.
+``AllowedMentions.none()``, so even a mention that slipped through pings nobody. The one
+exception is a role a manager asked to ping (``Reply.mention_role``): the message content
+is that role's mention and ``allowed_mentions`` allows exactly that role.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +28,7 @@ FIELD_VALUE_LIMIT = 1024
 BUTTON_LIMIT = 25
 BUTTON_LABEL_LIMIT = 80
 EMBED_TOTAL_LIMIT = 6000
+_SNOWFLAKE = re.compile(r"^\d{15,20}$")
 COLOUR = discord.Colour.blurple()
 PRIVATE_COLOUR = discord.Colour.dark_grey()
 
@@ -37,6 +41,7 @@ class Rendered:
     file: discord.File | None
     view: discord.ui.View | None
     ephemeral: bool
+    ping_role: int | None = None
 
     def send_kwargs(self) -> dict[str, Any]:
         """Keyword arguments shared by channel sends, responses and follow-ups."""
@@ -44,6 +49,14 @@ class Rendered:
             "embed": self.embed,
             "allowed_mentions": discord.AllowedMentions.none(),
         }
+        if self.ping_role is not None:
+            kwargs["content"] = f"<@&{self.ping_role}>"
+            kwargs["allowed_mentions"] = discord.AllowedMentions(
+                everyone=False,
+                users=False,
+                roles=[discord.Object(id=self.ping_role)],
+                replied_user=False,
+            )
         if self.file is not None:
             kwargs["file"] = self.file
         if self.view is not None:
@@ -89,7 +102,20 @@ def render(reply: Reply) -> Rendered:
             )
     if reply.private:
         embed.set_footer(text="Only you can see this.")
-    return Rendered(embed=embed, file=file, view=view, ephemeral=reply.private)
+    return Rendered(
+        embed=embed,
+        file=file,
+        view=view,
+        ephemeral=reply.private,
+        ping_role=_role(reply.mention_role),
+    )
+
+
+def _role(value: str | None) -> int | None:
+    """A role id to ping, only if it is one (a snowflake); anything else pings nobody."""
+    if value is None or not _SNOWFLAKE.match(value):
+        return None
+    return int(value)
 
 
 def _description(reply: Reply) -> str:

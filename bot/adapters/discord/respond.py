@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -58,13 +57,11 @@ class InteractionRunner:
         dispatcher: Dispatcher,
         *,
         manager_role_ids: Sequence[int],
-        clock: Callable[[], datetime],
         invites: InviteTracker | None = None,
         defer_after: float = DEFER_AFTER,
     ) -> None:
         self._dispatcher = dispatcher
         self._manager_role_ids = tuple(manager_role_ids)
-        self._clock = clock
         self._invites = invites
         self._defer_after = defer_after
 
@@ -84,10 +81,7 @@ class InteractionRunner:
                 # sending below will fail and be logged rather than leave a dangling task.
                 log.exception("could not defer /%s for %s", spec.name, actor.label)
         replies = await work
-        try:
-            await self._send(interaction, replies, deferred=deferred)
-        finally:
-            await self._touch(actor)
+        await self._send(interaction, replies, deferred=deferred)
 
     async def _replies(
         self,
@@ -127,14 +121,6 @@ class InteractionRunner:
                 await interaction.response.send_message(ephemeral=rendered.ephemeral, **kwargs)
             else:
                 await interaction.followup.send(ephemeral=rendered.ephemeral, **kwargs)
-
-    async def _touch(self, actor: Actor) -> None:
-        """Talking to the bot makes a Discord account reachable for DMs again."""
-        try:
-            async with self._dispatcher.services.database.transaction() as store:
-                await store.affiliates.touch(PLATFORM, actor.user_id, now=self._clock())
-        except Exception:
-            log.exception("could not note that %s is reachable", actor.label)
 
     async def suggest(
         self, interaction: discord.Interaction, source: str, current: str

@@ -149,14 +149,7 @@ async def board(
     "leaderboard",
     "The top 10 affiliates by conversions, revenue, commission, clicks or points",
     params=[
-        Param(
-            "period",
-            "today, week, last-week, month, last-month or all",
-            kind=ParamKind.CHOICE,
-            choices=periods.PERIODS,
-            required=False,
-            default="month",
-        ),
+        periods.PERIOD_PARAM,
         Param(
             "metric",
             "conversions, revenue, commission, clicks or points",

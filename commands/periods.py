@@ -10,7 +10,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from commands.registry import Param, ParamKind
+
 PERIODS = ("today", "week", "last-week", "month", "last-month", "all")
+
+# The optional [period] every reporting command takes, this month unless named.
+PERIOD_PARAM = Param(
+    "period",
+    "today, week, last-week, month, last-month or all",
+    kind=ParamKind.CHOICE,
+    choices=PERIODS,
+    required=False,
+    default="month",
+)
 
 
 @dataclass(frozen=True, slots=True)

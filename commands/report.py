@@ -23,7 +23,7 @@ from commands.errors import NotFound
 from commands.invocation import Invocation
 from commands.leaderboard import board
 from commands.money import format_money
-from commands.registry import Audience, Param, ParamKind
+from commands.registry import Audience, Param
 from commands.reply import Field, Reply, Table, Visibility
 from commands.validation import slug
 from commands.who import label
@@ -105,14 +105,7 @@ def _share(part: int, whole: int) -> str:
     "report",
     "Program totals, top affiliates, caps and referral health",
     params=[
-        Param(
-            "period",
-            "today, week, last-week, month, last-month or all",
-            kind=ParamKind.CHOICE,
-            choices=periods.PERIODS,
-            required=False,
-            default="month",
-        ),
+        periods.PERIOD_PARAM,
         Param("program", "Only this program", required=False, parse=slug, autocomplete="program"),
     ],
     audience=Audience.MANAGER,

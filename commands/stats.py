@@ -11,7 +11,7 @@ from commands.catalog import command
 from commands.invocation import Invocation
 from commands.leaderboard import competition_ranks
 from commands.money import format_money, format_percent
-from commands.registry import Audience, Param, ParamKind
+from commands.registry import Audience
 from commands.reply import Field, Reply, Table, Visibility
 from storage import Store
 from storage.performance import ProgramTotals
@@ -21,16 +21,7 @@ from storage.targets import Target
 @command(
     "stats",
     "Your clicks, conversions and commission",
-    params=[
-        Param(
-            "period",
-            "today, week, last-week, month, last-month or all",
-            kind=ParamKind.CHOICE,
-            choices=periods.PERIODS,
-            required=False,
-            default="month",
-        )
-    ],
+    params=[periods.PERIOD_PARAM],
     audience=Audience.AFFILIATE,
     examples=("/stats", "/stats last-week"),
     private=True,

@@ -268,6 +268,26 @@ class SchedulesConfig(_Section):
     period: Literal["last-week", "last-month", "week", "month", "today"] = "last-week"
 
 
+class FraudConfig(_Section):
+    """Fraud signal thresholds (see ``commands.fraud_rules`` for what each rule means)."""
+
+    enabled: bool = True
+    window_seconds: int = Field(default=3600, ge=60, le=86_400)
+    clicks_per_ip: int = Field(default=30, ge=2, le=1_000_000)
+    clicks_per_network: int = Field(default=300, ge=2, le=1_000_000)
+    spike_factor: int = Field(default=10, ge=2, le=10_000)
+    spike_min_clicks: int = Field(default=100, ge=1, le=10_000_000)
+    baseline_windows: int = Field(default=24, ge=1, le=24 * 30)
+    min_seconds_to_convert: int = Field(default=5, ge=0, le=86_400)
+    flag_without_click: bool = True
+    reversals: int = Field(default=5, ge=2, le=100_000)
+    reversal_window_hours: int = Field(default=24, ge=1, le=24 * 90)
+    referrals_per_code: int = Field(default=20, ge=2, le=1_000_000)
+    min_account_age_days: int = Field(default=7, ge=0, le=3650)
+    # A managers-only Discord channel for alerts (Discord managers are a role, not ids).
+    alert_discord_channel_ids: IdList = Field(default_factory=list)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -283,6 +303,7 @@ class Config(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     schedules: SchedulesConfig = Field(default_factory=SchedulesConfig)
+    fraud: FraudConfig = Field(default_factory=FraudConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -33,6 +33,7 @@ _MODULES = (
     "cap_settings",
     "schedule",
     "delivery_status",
+    "fraud",
 )
 
 

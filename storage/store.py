@@ -10,6 +10,7 @@ from storage.caps import CapRepository
 from storage.clicks import ClickRepository
 from storage.connect import ConnectRepository
 from storage.conversions import ConversionRepository
+from storage.fraud import FraudRepository
 from storage.instance import InstanceSettingsRepository
 from storage.links import LinkRepository
 from storage.outbox import OutboxRepository
@@ -49,3 +50,4 @@ class Store:
         self.instance = InstanceSettingsRepository(connection)
         self.schedules = ScheduleRepository(connection)
         self.weekly = WeeklyRepository(connection)
+        self.fraud = FraudRepository(connection)

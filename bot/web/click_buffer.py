@@ -15,6 +15,8 @@ import logging
 import time
 
 from bot.web.metrics import Metrics
+from commands.fraud_clicks import screen_clicks
+from commands.fraud_rules import FraudRules
 from storage import Database
 from storage.clicks import NewClick
 
@@ -35,12 +37,14 @@ class ClickBuffer:
         flush_seconds: float,
         metrics: Metrics,
         writer: contextlib.AbstractAsyncContextManager[object] | None = None,
+        fraud: FraudRules | None = None,
     ) -> None:
         self._database = database
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
         self._metrics = metrics
         self._writer = writer or contextlib.nullcontext()
+        self._fraud = fraud
         self._pending: list[NewClick] = []
         self._pending_ids: set[str] = set()
         self._lock = asyncio.Lock()
@@ -118,7 +122,21 @@ class ClickBuffer:
                 self._metrics.flush_seconds.observe(time.perf_counter() - started)
                 self._metrics.clicks_written += len(batch)
                 self._pending_ids.difference_update(click.click_id for click in batch)
+                await self._screen(batch)
         return True
+
+    async def _screen(self, batch: list[NewClick]) -> None:
+        """Fraud counters for a written batch, in their own transaction: a failure there
+        is logged and never puts the (already committed) clicks at risk."""
+        if self._fraud is None or not self._fraud.enabled:
+            return
+        try:
+            async with self._writer, self._database.transaction() as store:
+                await screen_clicks(store, batch, rules=self._fraud, now=batch[-1].occurred_at)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("fraud screening of %s clicks failed", len(batch))
 
     async def _run(self) -> None:
         while not self._stopping:

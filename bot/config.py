@@ -105,6 +105,11 @@ class TrackingConfig(_Section):
     link_cache_seconds: float = Field(default=5.0, ge=0, le=3600)
     trust_forwarded_for: bool = False
     cap_alert_percents: IdList = Field(default_factory=lambda: [90, 100])
+    # Per client address token buckets (0 turns a limit off); see config.example.toml.
+    redirects_per_minute: int = Field(default=1200, ge=0, le=10_000_000)
+    redirect_burst: int = Field(default=200, ge=1, le=10_000_000)
+    postbacks_per_minute: int = Field(default=6000, ge=0, le=10_000_000)
+    postback_burst: int = Field(default=1000, ge=1, le=10_000_000)
 
     @field_validator("cap_alert_percents")
     @classmethod

@@ -15,7 +15,7 @@ from commands.errors import NotFound, Refused
 from commands.fraud_flags import describe
 from commands.invocation import Invocation
 from commands.registry import Audience, Param, ParamKind
-from commands.reply import Reply, Table
+from commands.reply import Reply, Table, Visibility
 from commands.tracking import settle_held
 from commands.validation import slug
 from storage import Store
@@ -26,6 +26,7 @@ from storage.fraud import Flag, FlagStatus
 log = logging.getLogger(__name__)
 
 DECISIONS = ("approve", "reject")
+PRIVATE = Visibility.PRIVATE  # flags name affiliates and their numbers
 
 
 @command(
@@ -65,7 +66,7 @@ async def list_flags(invocation: Invocation, period: str, program: str | None) -
         flags = await store.fraud.open_flags(since=span.start, program_id=program_id)
         held = {flag.id: await store.fraud.conversions_of(flag.id) for flag in flags}
     if not flags:
-        return Reply(text=f"No open fraud flags ({span.label}).")
+        return Reply(text=f"No open fraud flags ({span.label}).", visibility=PRIVATE)
     rows = tuple(
         (
             f"#{flag.id}",
@@ -81,6 +82,7 @@ async def list_flags(invocation: Invocation, period: str, program: str | None) -
         title=f"Open fraud flags ({span.label})",
         table=Table(("flag", "raised", "rule", "affiliate", "conversions", "evidence"), rows),
         notes=("Settle one with /fraud review <flag> approve|reject.",),
+        visibility=PRIVATE,
     )
 
 
@@ -123,7 +125,7 @@ async def review(invocation: Invocation, flag: int, decision: str) -> Reply:
         )
     verb = "approved" if decision == "approve" else "reversed"
     detail = f" {len(changed)} conversion(s) {verb}." if changed else ""
-    return Reply(text=f"Flag #{flag} ({found.rule}) {status}.{detail}")
+    return Reply(text=f"Flag #{flag} ({found.rule}) {status}.{detail}", visibility=PRIVATE)
 
 
 @command(
@@ -163,8 +165,10 @@ async def hold(invocation: Invocation, program: str, state: str) -> Reply:
             )
         )
     if state == "on":
-        return Reply(text=f"{found.name}: flagged conversions are now held for review.")
-    return Reply(text=f"{found.name}: flagged conversions are no longer held.")
+        return Reply(
+            text=f"{found.name}: flagged conversions are now held for review.", visibility=PRIVATE
+        )
+    return Reply(text=f"{found.name}: flagged conversions are no longer held.", visibility=PRIVATE)
 
 
 async def _settle_conversions(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from commands.fraud_referrals import screen_referral
+from commands.fraud_rules import FraudRules
 from storage import Database
 from storage.referrals import SIGNUP_REFERRALS, NewSignup
 
@@ -50,7 +52,13 @@ def valid_payload(payload: str) -> bool:
 
 
 async def record_signup(
-    database: Database, code: str, *, platform: str, user_id: str, now: datetime
+    database: Database,
+    code: str,
+    *,
+    platform: str,
+    user_id: str,
+    now: datetime,
+    fraud: FraudRules | None = None,
 ) -> ReferralResult:
     """Credit the affiliate behind link ``code`` with a signup by ``platform:user_id``.
 
@@ -60,6 +68,7 @@ async def record_signup(
         platform: the referred account's platform (``telegram``).
         user_id: the referred account's id on that platform.
         now: when the person started the bot.
+        fraud: referral farming thresholds (defaults when not given).
 
     Returns:
         What happened; only ``RECORDED`` wrote anything.
@@ -90,6 +99,15 @@ async def record_signup(
             ),
             now=now,
         )
+        if created:
+            await screen_referral(
+                store,
+                target.link,
+                platform=platform,
+                user_id=user_id,
+                rules=fraud or FraudRules(),
+                now=now,
+            )
     return result if created else _with(result, Outcome.REPEATED)
 
 

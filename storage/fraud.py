@@ -27,7 +27,7 @@ from storage.schema import (
 )
 
 FlagStatus = Literal["open", "approved", "rejected"]
-CounterScope = Literal["ip", "net", "link"]
+CounterScope = Literal["ip", "net", "link", "signup"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -480,6 +480,6 @@ fraud_click_counters = Table(
     Column("key_hash", String(64), nullable=False),
     Column("window_start", Integer, nullable=False),
     Column("clicks", Integer, nullable=False),
-    _one_of("scope", "ip", "net", "link"),
+    _one_of("scope", "ip", "net", "link", "signup"),
     UniqueConstraint("link_id", "scope", "key_hash", "window_start"),
 )

@@ -99,7 +99,7 @@ def upgrade() -> None:
         sa.Column("window_start", sa.Integer(), nullable=False),
         sa.Column("clicks", sa.Integer(), nullable=False),
         sa.CheckConstraint(
-            "scope IN ('ip', 'net', 'link')", name=op.f("ck_fraud_click_counters_scope")
+            "scope IN ('ip', 'net', 'link', 'signup')", name=op.f("ck_fraud_click_counters_scope")
         ),
         sa.ForeignKeyConstraint(
             ["link_id"],

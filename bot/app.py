@@ -29,6 +29,7 @@ from commands import catalog
 from commands.dispatcher import Dispatcher
 from commands.fraud_rules import FraudRules
 from commands.invocation import Services, Settings
+from commands.rate_limit import CommandLimits
 from storage import Database
 from storage.migrate import upgrade
 
@@ -72,7 +73,8 @@ async def open_core(
             clock=clock,
             registry=catalog.load(),
         )
-        yield Core(config, database, services, Dispatcher(services.registry, services))
+        limits = CommandLimits(config.commands.rate_per_minute, config.commands.burst)
+        yield Core(config, database, services, Dispatcher(services.registry, services, limits))
     finally:
         await database.close()
 

@@ -293,6 +293,13 @@ class FraudConfig(_Section):
     alert_discord_channel_ids: IdList = Field(default_factory=list)
 
 
+class CommandsConfig(_Section):
+    """Per-user command rate limits (managers are never limited; 0 turns limits off)."""
+
+    rate_per_minute: int = Field(default=20, ge=0, le=100_000)
+    burst: int = Field(default=8, ge=1, le=100_000)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -309,6 +316,7 @@ class Config(_Section):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     schedules: SchedulesConfig = Field(default_factory=SchedulesConfig)
     fraud: FraudConfig = Field(default_factory=FraudConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -287,6 +287,9 @@ class FraudConfig(_Section):
     flag_without_click: bool = True
     reversals: int = Field(default=5, ge=2, le=100_000)
     reversal_window_hours: int = Field(default=24, ge=1, le=24 * 90)
+    rate_factor: int = Field(default=5, ge=2, le=10_000)
+    rate_min_conversions: int = Field(default=10, ge=1, le=1_000_000)
+    rate_days: int = Field(default=7, ge=1, le=365)
     referrals_per_code: int = Field(default=20, ge=2, le=1_000_000)
     min_account_age_days: int = Field(default=7, ge=0, le=3650)
     # A managers-only Discord channel for alerts (Discord managers are a role, not ids).

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from commands.fraud_flags import raise_flags
 from commands.fraud_rules import (
+    RULE_CONVERSION_RATE,
     RULE_DUPLICATE_TXN,
     RULE_NO_CLICK,
     RULE_REVERSALS,
@@ -77,7 +78,47 @@ async def screen_conversion(
     others = await store.fraud.other_programs_with_txn(data.txn_id, program.id)
     if others:
         flag(RULE_DUPLICATE_TXN, other_programs=len(others))
+    rate = await _rate_evidence(store, program, affiliate_id, data.occurred_at, rules)
+    if rate is not None:
+        flags.append(rate)
     return Screening(flags, hold=bool(flags) and holds_flagged(program.settings))
+
+
+async def _rate_evidence(
+    store: Store, program: Program, affiliate_id: int, at: datetime, rules: FraudRules
+) -> NewFlag | None:
+    """The affiliate's conversions per click against the whole program's, over
+    ``rate_days``; judged only each ``rate_min_conversions``-th conversion, which keeps
+    the program-wide sums off the path of every other postback."""
+    since = at - timedelta(days=rules.rate_days)
+    mine = await store.fraud.conversions_since(program.id, since, affiliate_id) + 1
+    if mine % rules.rate_min_conversions:
+        return None
+    since_window = int(since.timestamp()) // rules.window_seconds * rules.window_seconds
+    my_clicks = await store.fraud.clicks_since(program.id, since_window, affiliate_id)
+    all_clicks = await store.fraud.clicks_since(program.id, since_window)
+    everyone = await store.fraud.conversions_since(program.id, since) + 1
+    if all_clicks <= my_clicks or my_clicks == 0:
+        return None  # no norm to compare with (or no clicks at all: the no-click rule)
+    my_rate = mine / my_clicks
+    norm = (everyone - mine) / (all_clicks - my_clicks)
+    if my_rate < rules.rate_factor * max(norm, 1e-9):
+        return None
+    day = int(at.timestamp()) // 86_400
+    return NewFlag(
+        dedupe_key=f"{RULE_CONVERSION_RATE}:{program.id}:{affiliate_id}:{day}",
+        rule=RULE_CONVERSION_RATE,
+        program_id=program.id,
+        affiliate_id=affiliate_id,
+        link_id=None,
+        evidence={
+            "conversions": mine,
+            "clicks": my_clicks,
+            "rate_percent": round(100 * my_rate, 1),
+            "program_rate_percent": round(100 * norm, 1),
+            "days": rules.rate_days,
+        },
+    )
 
 
 async def record_screening(

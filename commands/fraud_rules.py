@@ -19,6 +19,7 @@ RULE_NO_CLICK = "no-click"
 RULE_TOO_FAST = "too-fast"
 RULE_DUPLICATE_TXN = "duplicate-txn"
 RULE_REVERSALS = "reversal-burst"
+RULE_CONVERSION_RATE = "conversion-rate"
 RULE_REFERRAL_BURST = "referral-burst"
 RULE_NEW_ACCOUNT = "new-account"
 
@@ -30,6 +31,7 @@ RULE_TEXT = {
     RULE_TOO_FAST: "conversion implausibly soon after its click",
     RULE_DUPLICATE_TXN: "transaction id already used in another program",
     RULE_REVERSALS: "burst of reversals for one affiliate",
+    RULE_CONVERSION_RATE: "conversion rate far above the program's",
     RULE_REFERRAL_BURST: "burst of signup referrals on one code",
     RULE_NEW_ACCOUNT: "referred account created moments before joining",
 }
@@ -53,6 +55,9 @@ class FraudRules:
     min_seconds_to_convert: int = 5
     flag_without_click: bool = True
     reversals: int = 5
+    rate_factor: int = 5
+    rate_min_conversions: int = 10
+    rate_days: int = 7
     reversal_window_hours: int = 24
     referrals_per_code: int = 20
     min_account_age_days: int = 7

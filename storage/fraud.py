@@ -223,6 +223,38 @@ class FraudRepository:
         )
         return {int(row[0]): (int(row[1]), int(row[2])) for row in rows}
 
+    async def clicks_since(
+        self, program_id: int, since_window: int, affiliate_id: int | None = None
+    ) -> int:
+        """Clicks on the program's links (or one affiliate's) from the counters."""
+        joined = fraud_click_counters.join(links, links.c.id == fraud_click_counters.c.link_id)
+        query = (
+            select(func.coalesce(func.sum(fraud_click_counters.c.clicks), 0))
+            .select_from(joined)
+            .where(links.c.program_id == program_id)
+            .where(fraud_click_counters.c.scope == "link")
+            .where(fraud_click_counters.c.window_start >= since_window)
+        )
+        if affiliate_id is not None:
+            query = query.where(links.c.affiliate_id == affiliate_id)
+        return int((await self._connection.execute(query)).scalar_one())
+
+    async def conversions_since(
+        self, program_id: int, since: datetime, affiliate_id: int | None = None
+    ) -> int:
+        """Attributed conversions in the program (or one affiliate's) since a time."""
+        query = (
+            select(func.count())
+            .select_from(conversions)
+            .where(conversions.c.program_id == program_id)
+            .where(conversions.c.occurred_at >= since)
+        )
+        if affiliate_id is not None:
+            query = query.where(conversions.c.affiliate_id == affiliate_id)
+        else:
+            query = query.where(conversions.c.affiliate_id.is_not(None))
+        return int((await self._connection.execute(query)).scalar_one())
+
     async def other_programs_with_txn(self, txn_id: str, program_id: int) -> list[int]:
         """Programs other than ``program_id`` that already hold transaction ``txn_id``."""
         rows = await self._connection.execute(

@@ -233,3 +233,23 @@ async def test_referral_farming_bursts_and_brand_new_discord_accounts(
     rules_seen = sorted(flag.rule for flag in await open_flags(database))
     assert rules_seen == ["new-account", "referral-burst"]
     assert discord_account_created("not-a-number") is None
+
+
+async def test_a_conversion_rate_far_above_the_programs_is_flagged(database: Database) -> None:
+    alice = await seed(database)
+    bob = await seed(database, user="bob")
+    busy = replace(RULES, clicks_per_ip=10_000, clicks_per_network=10_000, spike_min_clicks=10**6)
+    await write(database, [visit(alice, f"10.0.{n}.1", NOON) for n in range(100)], busy)
+    await write(database, [visit(bob, f"10.1.{n}.1", NOON) for n in range(10)], busy)
+    rules = TrackingRules(fraud=replace(busy, flag_without_click=False, rate_min_conversions=5))
+    later = NOON + timedelta(hours=1)
+    fields = {"code": alice.link.code, "txn_id": "A-0", "amount": "10"}
+    await record_conversion(database, alice.program, fields, now=later, rules=rules)
+    for n in range(5):
+        fields = {"code": bob.link.code, "txn_id": f"B-{n}", "amount": "10"}
+        await record_conversion(database, bob.program, fields, now=later, rules=rules)
+    [flag] = await open_flags(database)
+    assert flag.rule == "conversion-rate"
+    assert flag.affiliate_id == bob.affiliate.id
+    assert flag.evidence["rate_percent"] == 50.0
+    assert flag.evidence["program_rate_percent"] == 1.0

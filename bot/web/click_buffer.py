@@ -110,7 +110,7 @@ class ClickBuffer:
                 and owed > 0
                 and (not full_batches_only or len(self._pending) >= self._batch_size)
             ):
-                batch = self._pending[: min(self._batch_size, owed)]
+                batch = self._pending[: self._batch_size]  # full batches stay full
                 owed -= len(batch)
                 del self._pending[: len(batch)]
                 started = time.perf_counter()

@@ -27,7 +27,9 @@ from bot.scheduler import ScheduleService, audiences_from_config, default_schedu
 from bot.web import build_web_app
 from commands import catalog
 from commands.dispatcher import Dispatcher
+from commands.fraud_rules import FraudRules
 from commands.invocation import Services, Settings
+from commands.rate_limit import CommandLimits
 from storage import Database
 from storage.migrate import upgrade
 
@@ -68,6 +70,7 @@ async def open_core(
                 timezone=config.zone,
                 announce_targets=announce_targets(config),
                 rewards=config.reward_defaults,
+                fraud=fraud_rules(config),
                 announce_ping_role=(
                     str(config.discord.announce_ping_role_id)
                     if config.discord.announce_ping_role_id
@@ -77,7 +80,8 @@ async def open_core(
             clock=clock,
             registry=catalog.load(),
         )
-        yield Core(config, database, services, Dispatcher(services.registry, services))
+        limits = CommandLimits(config.commands.rate_per_minute, config.commands.burst)
+        yield Core(config, database, services, Dispatcher(services.registry, services, limits))
     finally:
         await database.close()
 
@@ -116,7 +120,7 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
             loop.add_signal_handler(signum, stop.set)
         platforms = _configured_platforms(config)
         # The app's cleanup flushes the click buffer, so runner.cleanup() loses no click.
-        web_app = build_web_app(core.services, config.tracking)
+        web_app = build_web_app(core.services, config.tracking, core.services.settings.fraud)
         telegram = _telegram_adapter(config, core, web_app) if "telegram" in platforms else None
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
@@ -253,6 +257,17 @@ def _start_discord(core: Core, stop: asyncio.Event) -> tuple[DiscordAdapter, asy
 
     task.add_done_callback(ended)
     return adapter, task
+
+
+def fraud_rules(config: Config) -> FraudRules:
+    """The ``[fraud]`` thresholds, with managers' private chats as the alert targets."""
+    section = config.fraud
+    targets: list[tuple[str, str, TargetKind]] = [
+        ("telegram", str(user), "user") for user in config.telegram.manager_user_ids
+    ]
+    targets += [("discord", str(channel), "chat") for channel in section.alert_discord_channel_ids]
+    values = section.model_dump(exclude={"alert_discord_channel_ids"})
+    return FraudRules(**values, alert_targets=tuple(targets))
 
 
 def announce_targets(config: Config) -> tuple[tuple[str, str], ...]:

@@ -73,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     with_config(db_commands.add_parser("upgrade", help="apply schema migrations"))
+    db_backup = with_config(
+        db_commands.add_parser(
+            "backup",
+            help="copy the SQLite database to a new file while the bot runs",
+            description="A consistent online copy (SQLite backup API). PostgreSQL: pg_dump.",
+        )
+    )
+    db_backup.add_argument("path", type=Path, metavar="PATH")
+    db_restore = with_config(
+        db_commands.add_parser(
+            "restore",
+            help="replace the SQLite database with a backup (stop the bot first)",
+            description="Checks the backup, then copies it over the configured database.",
+        )
+    )
+    db_restore.add_argument("path", type=Path, metavar="PATH")
     importing = commands.add_parser("import", help="import data from files")
     import_commands = importing.add_subparsers(dest="import_kind", metavar="KIND", required=True)
     conversions = with_config(
@@ -143,6 +159,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             metric=args.metric,
             output=args.output,
         )
+    elif args.command == "db" and args.db_command in {"backup", "restore"}:
+        return _backup_or_restore(args, config)
     elif args.command == "db":
         database = Database.connect(config.database.url.get_secret_value())
         try:
@@ -152,6 +170,23 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         print(f"database at revision {revision}")  # noqa: T201
     elif args.command == "import":
         return await _import_conversions(args, config)
+    return 0
+
+
+def _backup_or_restore(args: argparse.Namespace, config: Config) -> int:
+    from bot.backup import BackupError, backup, restore
+
+    url = config.database.url.get_secret_value()
+    try:
+        if args.db_command == "backup":
+            size = backup(url, args.path)
+            print(f"backed up to {args.path} ({size} bytes)")  # noqa: T201
+        else:
+            restore(url, args.path)
+            print(f"restored from {args.path}")  # noqa: T201
+    except BackupError as error:
+        print(f"affbot: {error}", file=sys.stderr)  # noqa: T201
+        return 2
     return 0
 
 
@@ -167,6 +202,7 @@ async def _import_conversions(args: argparse.Namespace, config: Config) -> int:
         zone=config.zone,
         alert_percents=tuple(config.tracking.cap_alert_percents),
         rewards=config.reward_defaults,
+        fraud=app.fraud_rules(config),
     )
     async with app.open_core(config) as core:
         try:

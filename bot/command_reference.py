@@ -27,6 +27,13 @@ Arguments are positional; quote values with spaces (`"The Shop"`), and any param
 also be given as `--name value`. Options shown as `[--name <name>]` are only given that
 way. *Private* commands answer only the caller (ephemeral on Discord, a direct message on
 Telegram). Manager commands are refused, and the attempt logged, for everyone else.
+
+Audience: *anyone* may run the command, enrolled or not; *affiliate* needs an affiliate
+record (anyone who has used /join, whether their membership is pending, approved or the
+affiliate is suspended; the command then says what their status allows, and people who
+never joined are pointed to /programs); *manager* is for program managers only (configured
+ids and platform roles). Non-managers are limited to a burst of commands per minute
+(`[commands]` in the config) and get a short "try again in N seconds" past it.
 """
 
 

@@ -106,6 +106,11 @@ class TrackingConfig(_Section):
     link_cache_seconds: float = Field(default=5.0, ge=0, le=3600)
     trust_forwarded_for: bool = False
     cap_alert_percents: IdList = Field(default_factory=lambda: [90, 100])
+    # Per client address token buckets (0 turns a limit off); see config.example.toml.
+    redirects_per_minute: int = Field(default=1200, ge=0, le=10_000_000)
+    redirect_burst: int = Field(default=200, ge=1, le=10_000_000)
+    postbacks_per_minute: int = Field(default=6000, ge=0, le=10_000_000)
+    postback_burst: int = Field(default=1000, ge=1, le=10_000_000)
 
     @field_validator("cap_alert_percents")
     @classmethod
@@ -291,6 +296,36 @@ class RewardsConfig(_Section):
         return sorted(set(value))
 
 
+class FraudConfig(_Section):
+    """Fraud signal thresholds (see ``commands.fraud_rules`` for what each rule means)."""
+
+    enabled: bool = True
+    window_seconds: int = Field(default=3600, ge=60, le=86_400)
+    clicks_per_ip: int = Field(default=30, ge=2, le=1_000_000)
+    clicks_per_network: int = Field(default=300, ge=2, le=1_000_000)
+    spike_factor: int = Field(default=10, ge=2, le=10_000)
+    spike_min_clicks: int = Field(default=100, ge=1, le=10_000_000)
+    baseline_windows: int = Field(default=24, ge=1, le=24 * 30)
+    min_seconds_to_convert: int = Field(default=5, ge=0, le=86_400)
+    flag_without_click: bool = True
+    reversals: int = Field(default=5, ge=2, le=100_000)
+    reversal_window_hours: int = Field(default=24, ge=1, le=24 * 90)
+    rate_factor: int = Field(default=5, ge=2, le=10_000)
+    rate_min_conversions: int = Field(default=10, ge=1, le=1_000_000)
+    rate_days: int = Field(default=7, ge=1, le=365)
+    referrals_per_code: int = Field(default=20, ge=2, le=1_000_000)
+    min_account_age_days: int = Field(default=7, ge=0, le=3650)
+    # A managers-only Discord channel for alerts (Discord managers are a role, not ids).
+    alert_discord_channel_ids: IdList = Field(default_factory=list)
+
+
+class CommandsConfig(_Section):
+    """Per-user command rate limits (managers are never limited; 0 turns limits off)."""
+
+    rate_per_minute: int = Field(default=20, ge=0, le=100_000)
+    burst: int = Field(default=8, ge=1, le=100_000)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -307,6 +342,8 @@ class Config(_Section):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     schedules: SchedulesConfig = Field(default_factory=SchedulesConfig)
     rewards: RewardsConfig = Field(default_factory=RewardsConfig)
+    fraud: FraudConfig = Field(default_factory=FraudConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -35,6 +35,7 @@ _MODULES = (
     "cap_settings",
     "schedule",
     "delivery_status",
+    "fraud",
 )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from commands.errors import CommandError, PermissionDenied, UsageError
 from commands.invocation import Actor, ChatKind, Invocation, Services
+from commands.rate_limit import CommandLimits, cooldown_reply
 from commands.registry import Audience, CommandSpec, Registry
 from commands.reply import Reply, Visibility
 
@@ -23,9 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, registry: Registry, services: Services) -> None:
+    def __init__(
+        self, registry: Registry, services: Services, limits: CommandLimits | None = None
+    ) -> None:
         self.registry = registry
         self.services = services
+        self.limits = limits or CommandLimits(per_minute=0)  # the app passes the configured
 
     async def execute_line(
         self, line: str, actor: Actor, chat: ChatKind, *, chat_id: str | None = None
@@ -82,6 +86,8 @@ class Dispatcher:
             now=self.services.clock(),
             chat_id=chat_id,
         )
+        if wait := self.limits.wait(actor, invocation.now):
+            return [cooldown_reply(wait)]
         await self._note_contact(actor)
         try:
             if not allowed(spec, actor):

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from commands.fraud_rules import FraudRules
 from storage import Database
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class Settings:
     announce_targets: tuple[tuple[str, str], ...] = ()
     # Points and milestones for programs without their own reward rules ([rewards]).
     rewards: RewardDefaults = field(default_factory=RewardDefaults)
+    # Fraud thresholds and alert targets ([fraud]), for every path that records traffic.
+    fraud: FraudRules = field(default_factory=FraudRules)
     # The Discord role ``/announce --ping`` pings in announcement posts (config); no role:
     # nobody can be pinged.
     announce_ping_role: str | None = None

@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from commands import signup_rewards
+from commands.fraud_referrals import screen_referral
+from commands.fraud_rules import FraudRules
 from storage import Database
 from storage.referrals import SIGNUP_REFERRALS, NewSignup
 from storage.rewards import RewardDefaults
@@ -59,6 +61,7 @@ async def record_signup(
     user_id: str,
     now: datetime,
     rewards: RewardDefaults | None = None,
+    fraud: FraudRules | None = None,
 ) -> ReferralResult:
     """Credit the affiliate behind link ``code`` with a signup by ``platform:user_id``.
 
@@ -69,6 +72,7 @@ async def record_signup(
         user_id: the referred account's id on that platform.
         now: when the person started the bot.
         rewards: point defaults for programs without reward rules.
+        fraud: referral farming thresholds (defaults when not given).
 
     Returns:
         What happened; only ``RECORDED`` wrote anything.
@@ -103,6 +107,14 @@ async def record_signup(
         # the referral qualifies (here: the same account back after the qualifying days).
         defaults = rewards or RewardDefaults()
         if created:
+            await screen_referral(
+                store,
+                target.link,
+                platform=platform,
+                user_id=user_id,
+                rules=fraud or FraudRules(),
+                now=now,
+            )
             await signup_rewards.welcome(
                 store, program, platform, user_id, defaults=defaults, now=now
             )

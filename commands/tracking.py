@@ -19,6 +19,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from commands import caps, notices, reward_events, tiers
+from commands.fraud_conversions import record_screening, screen_conversion, screen_reversal
+from commands.fraud_rules import FraudRules
 from commands.money import Rate, from_minor
 from commands.postback_fields import ConversionInput, ConversionRejected, validate
 from storage import Database, Store
@@ -46,6 +48,7 @@ class TrackingRules:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     alert_percents: tuple[int, ...] = caps.DEFAULT_ALERT_PERCENTS
     rewards: RewardDefaults = field(default_factory=RewardDefaults)
+    fraud: FraudRules = field(default_factory=FraudRules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +130,26 @@ async def record_conversion(
             existing = await store.conversions.by_txn(program.id, data.txn_id)
             if existing is None:  # pragma: no cover - the conflict proves the row exists
                 raise RuntimeError("conversion conflict without a conversion")
-        return await _change_status(
+        outcome = await _change_status(
             store, program, existing, data.status, now, source, rules.rewards
         )
+        if outcome.result == "updated" and data.status == "reversed":
+            await screen_reversal(
+                store, program, existing.affiliate_id, rules=rules.fraud, now=now
+            )
+        return outcome
+
+
+async def settle_held(
+    store: Store,
+    program: Program,
+    conversion: Conversion,
+    status: ConversionStatus,
+    now: datetime,
+    defaults: RewardDefaults,
+) -> Outcome:
+    """Move a conversion held for fraud review to ``status`` (a manager's decision)."""
+    return await _change_status(store, program, conversion, status, now, "review", defaults)
 
 
 async def _insert(
@@ -149,6 +169,16 @@ async def _insert(
         raise ConversionRejected("amount", "amount is required for a sale")
     amount_minor = data.amount_minor or 0
     attribution = await _attribute(store, program, data)
+    screening = await screen_conversion(
+        store,
+        program,
+        data,
+        affiliate_id=attribution.affiliate_id,
+        click_id=attribution.click_id,
+        rules=rules.fraud,
+    )
+    if screening.hold and data.status == "approved":
+        data = replace(data, status="pending")  # held: not commissionable until reviewed
     commission = 0
     if attribution.commissionable:
         rate = await store.programs.commission_at(program.id, data.occurred_at)
@@ -187,6 +217,7 @@ async def _insert(
     conversion_id = await store.conversions.insert(new, now=now)
     if conversion_id is None:
         return None
+    await record_screening(store, screening, conversion_id, rules=rules.fraud, now=now)
     conversion = Conversion(id=conversion_id, **asdict(new), created_at=now, updated_at=now)
     body = _body(program, conversion, previous=None, note=attribution.note)
     await store.conversions.add_event(
@@ -280,6 +311,10 @@ async def _change_status(
             f"transaction {conversion.txn_id} is {conversion.status}; it cannot become "
             f"{requested}",
             status=409,
+        )
+    if requested == "approved" and source != "review" and await store.fraud.held(conversion.id):
+        raise ConversionRejected(
+            "status", f"transaction {conversion.txn_id} is held for fraud review", status=409
         )
     earned = 0 if conversion.over_cap else conversion.commission_minor
     if requested == "approved":

@@ -30,6 +30,7 @@ _CLICK_COLUMNS = (
     "user_agent_family",
     "referer_host",
     "hour_bucket",
+    "net_hash",
 )
 
 
@@ -62,6 +63,7 @@ class NewClick:
     ip_hash: str
     user_agent_family: str
     referer_host: str | None
+    net_hash: str | None = None  # salted hash of the visitor's /24 (or IPv6 /48)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +213,7 @@ def _values(click: NewClick, stamp: Callable[[datetime], object]) -> tuple[objec
         click.user_agent_family,
         click.referer_host,
         hour_bucket(click.occurred_at),
+        click.net_hash,
     )
 
 

@@ -184,6 +184,9 @@ clicks = Table(
     # Hours since the epoch: "unique clicks" are distinct (link, visitor, hour) triples, and
     # an integer bucket counts them the same way on both engines.
     Column("hour_bucket", Integer, nullable=False, server_default="0"),
+    # Salted hash of the visitor's /24 (IPv4) or /48 (IPv6) network: floods from one
+    # network show up even when each address clicks only a few times.
+    Column("net_hash", String(64)),
     Index(None, "link_id", "occurred_at"),
 )
 
@@ -210,6 +213,7 @@ conversions = Table(
     _one_of("status", "pending", "approved", "paid", "reversed"),
     CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
     UniqueConstraint("program_id", "txn_id"),
+    Index(None, "txn_id"),
     Index(None, "affiliate_id", "occurred_at"),
     Index(None, "program_id", "occurred_at"),
     Index(None, "program_id", "customer_id"),
@@ -553,4 +557,49 @@ role_changes = Table(
     _one_of("action", "grant", "remove"),
     _one_of("status", "pending", "done", "failed"),
     Index(None, "status", "id"),
+)
+
+# Fraud signals. A flag is one rule firing on one subject; dedupe_key (rule + subject +
+# window) makes a rule fire once per window however many batches see the same traffic.
+# evidence holds counts, times and hashes only, never an address.
+fraud_flags = Table(
+    "fraud_flags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("rule", String(32), nullable=False),
+    Column("program_id", ForeignKey("programs.id", ondelete="CASCADE")),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="SET NULL")),
+    Column("link_id", ForeignKey("links.id", ondelete="SET NULL")),
+    Column("evidence", JSON, nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime),
+    Column("decided_by", String(100)),
+    _one_of("status", "open", "approved", "rejected"),
+    Index(None, "status", "created_at"),
+)
+
+fraud_flag_conversions = Table(
+    "fraud_flag_conversions",
+    metadata,
+    Column("flag_id", ForeignKey("fraud_flags.id", ondelete="CASCADE"), primary_key=True),
+    Column("conversion_id", ForeignKey("conversions.id", ondelete="CASCADE"), primary_key=True),
+    Column("held", Boolean, nullable=False, server_default="0"),
+    Index(None, "conversion_id"),
+)
+
+# Click counts per (link, visitor or network hash, window): each click batch adds to these
+# instead of recounting the clicks table, so flood rules cost one upsert per batch.
+fraud_click_counters = Table(
+    "fraud_click_counters",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("link_id", ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("scope", String(8), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("window_start", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False),
+    _one_of("scope", "ip", "net", "link", "signup"),
+    UniqueConstraint("link_id", "scope", "key_hash", "window_start"),
 )

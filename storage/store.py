@@ -10,6 +10,7 @@ from storage.caps import CapRepository
 from storage.clicks import ClickRepository
 from storage.connect import ConnectRepository
 from storage.conversions import ConversionRepository
+from storage.fraud import FraudRepository
 from storage.instance import InstanceSettingsRepository
 from storage.links import LinkRepository
 from storage.outbox import OutboxRepository
@@ -53,3 +54,4 @@ class Store:
         self.weekly = WeeklyRepository(connection)
         self.rewards = RewardRepository(connection)
         self.reward_roles = RewardRoleRepository(connection)
+        self.fraud = FraudRepository(connection)

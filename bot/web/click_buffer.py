@@ -15,6 +15,8 @@ import logging
 import time
 
 from bot.web.metrics import Metrics
+from commands.fraud_clicks import screen_clicks
+from commands.fraud_rules import FraudRules
 from storage import Database
 from storage.clicks import NewClick
 
@@ -35,12 +37,14 @@ class ClickBuffer:
         flush_seconds: float,
         metrics: Metrics,
         writer: contextlib.AbstractAsyncContextManager[object] | None = None,
+        fraud: FraudRules | None = None,
     ) -> None:
         self._database = database
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
         self._metrics = metrics
         self._writer = writer or contextlib.nullcontext()
+        self._fraud = fraud
         self._pending: list[NewClick] = []
         self._pending_ids: set[str] = set()
         self._lock = asyncio.Lock()
@@ -97,10 +101,17 @@ class ClickBuffer:
             Whether everything that was to be written got written.
         """
         async with self._lock:
-            while self._pending and (
-                not full_batches_only or len(self._pending) >= self._batch_size
+            # Only what was waiting when this flush began: under steady traffic new clicks
+            # arrive as fast as batches are written, and a postback waiting on this flush
+            # would otherwise wait for the traffic to stop (found by the soak test).
+            owed = len(self._pending)
+            while (
+                self._pending
+                and owed > 0
+                and (not full_batches_only or len(self._pending) >= self._batch_size)
             ):
-                batch = self._pending[: self._batch_size]
+                batch = self._pending[: self._batch_size]  # full batches stay full
+                owed -= len(batch)
                 del self._pending[: len(batch)]
                 started = time.perf_counter()
                 try:
@@ -118,7 +129,21 @@ class ClickBuffer:
                 self._metrics.flush_seconds.observe(time.perf_counter() - started)
                 self._metrics.clicks_written += len(batch)
                 self._pending_ids.difference_update(click.click_id for click in batch)
+                await self._screen(batch)
         return True
+
+    async def _screen(self, batch: list[NewClick]) -> None:
+        """Fraud counters for a written batch, in their own transaction: a failure there
+        is logged and never puts the (already committed) clicks at risk."""
+        if self._fraud is None or not self._fraud.enabled:
+            return
+        try:
+            async with self._writer, self._database.transaction() as store:
+                await screen_clicks(store, batch, rules=self._fraud, now=batch[-1].occurred_at)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("fraud screening of %s clicks failed", len(batch))
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -37,6 +37,7 @@ class Metrics:
         self.postbacks: Counter[str] = Counter()
         self.clicks_written = 0
         self.click_write_failures = 0
+        self.rate_limited = 0
         self.flush_seconds = Histogram(FLUSH_BUCKETS)
         self.buffer_depth: Callable[[], int] = lambda: 0
 
@@ -55,6 +56,9 @@ class Metrics:
             "# HELP affbot_click_write_failures_total Click batches that failed to write.",
             "# TYPE affbot_click_write_failures_total counter",
             f"affbot_click_write_failures_total {self.click_write_failures}",
+            "# HELP affbot_rate_limited_total Requests answered 429 by the per-address limits.",
+            "# TYPE affbot_rate_limited_total counter",
+            f"affbot_rate_limited_total {self.rate_limited}",
             "# HELP affbot_click_buffer_depth Clicks waiting in memory to be written.",
             "# TYPE affbot_click_buffer_depth gauge",
             f"affbot_click_buffer_depth {self.buffer_depth()}",

@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.web.pages import NO_STORE, page
 from bot.web.routes import RouteKind
 from bot.web.state import TRACKING
-from bot.web.visitors import classify, hash_ip, referer_host
+from bot.web.visitors import classify, hash_ip, hash_network, referer_host
 from storage.clicks import NewClick, new_click_id
 from storage.links import LinkTarget
 
@@ -56,14 +56,16 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         metrics.clicks["preview_bot"] += 1
     else:
         metrics.clicks["counted"] += 1
+        address = tracking.client_address(request)
         tracking.buffer.add(
             NewClick(
                 click_id=click_id,
                 link_id=route.target.link.id,
                 occurred_at=now,
-                ip_hash=hash_ip(tracking.salt, tracking.client_address(request)),
+                ip_hash=hash_ip(tracking.salt, address),
                 user_agent_family=family,
                 referer_host=referer_host(request.headers.get("Referer")),
+                net_hash=hash_network(tracking.salt, address),
             )
         )
     metrics.redirects["destination"] += 1

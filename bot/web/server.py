@@ -15,8 +15,10 @@ from aiohttp import web
 from bot.config import TrackingConfig
 from bot.web.pages import NO_STORE
 from bot.web.postbacks import postback
+from bot.web.rate_limit import LIMITS, Limits, RateLimiter, rate_limit
 from bot.web.redirects import redirect
 from bot.web.state import TRACKING, TrackingState
+from commands.fraud_rules import FraudRules
 from commands.invocation import Services
 
 log = logging.getLogger(__name__)
@@ -26,12 +28,25 @@ SERVICES = web.AppKey("services", Services)
 _AIOHTTP_BODY_SLACK = 1024
 
 
-def build_web_app(services: Services, config: TrackingConfig | None = None) -> web.Application:
+def build_web_app(
+    services: Services, config: TrackingConfig | None = None, fraud: FraudRules | None = None
+) -> web.Application:
     """The app for ``web.host:web.port``: ``/r/{code}``, ``/postback``, health, metrics."""
     tracking_config = config or TrackingConfig()
-    app = web.Application(client_max_size=tracking_config.max_body_bytes + _AIOHTTP_BODY_SLACK)
+    app = web.Application(
+        client_max_size=tracking_config.max_body_bytes + _AIOHTTP_BODY_SLACK,
+        middlewares=[rate_limit],
+    )
+    app[LIMITS] = Limits(
+        redirects=RateLimiter(
+            tracking_config.redirects_per_minute, tracking_config.redirect_burst
+        ),
+        postbacks=RateLimiter(
+            tracking_config.postbacks_per_minute, tracking_config.postback_burst
+        ),
+    )
     app[SERVICES] = services
-    app[TRACKING] = TrackingState.build(services, tracking_config)
+    app[TRACKING] = TrackingState.build(services, tracking_config, fraud)
     app.router.add_get("/r/{code}", redirect)
     app.router.add_route("GET", "/postback", postback)
     app.router.add_route("POST", "/postback", postback)

@@ -16,6 +16,7 @@ from bot.config import TrackingConfig
 from bot.web.click_buffer import ClickBuffer
 from bot.web.metrics import Metrics
 from bot.web.routes import RouteCache
+from commands.fraud_rules import FraudRules
 from commands.invocation import Services
 from commands.tracking import TrackingRules
 
@@ -41,7 +42,10 @@ class TrackingState:
     )
 
     @classmethod
-    def build(cls, services: Services, config: TrackingConfig) -> TrackingState:
+    def build(
+        cls, services: Services, config: TrackingConfig, fraud: FraudRules | None = None
+    ) -> TrackingState:
+        fraud = fraud or FraudRules()
         metrics = Metrics()
         zone = services.settings.timezone
         sqlite = services.database.dialect == "sqlite"
@@ -57,12 +61,14 @@ class TrackingState:
                 flush_seconds=config.click_flush_seconds,
                 metrics=metrics,
                 writer=writer,
+                fraud=fraud,
             ),
             routes=RouteCache(services.database, ttl_seconds=config.link_cache_seconds, zone=zone),
             rules=TrackingRules(
                 zone=zone,
                 alert_percents=tuple(config.cap_alert_percents),
                 rewards=services.settings.rewards,
+                fraud=fraud,
             ),
             metrics=metrics,
             writer=writer,

@@ -247,6 +247,7 @@ class TelegramAdapter:
                 user_id=str(user.id),
                 now=self._services.clock(),
                 rewards=self._services.settings.rewards,
+                fraud=self._services.settings.fraud,
             )
         except Exception:
             log.exception("telegram: could not record the referral %r for %s", payload, user.id)

@@ -1,0 +1,98 @@
+"""Per-address rate limits on ``/r/`` and ``/postback``: a token bucket per client.
+
+A bucket refills at ``per_minute / 60`` tokens a second and holds up to ``burst``; a
+request takes one token or is answered 429 with ``Retry-After``. The defaults are far
+above what people produce: a whole office or school behind one NAT address clicking
+links, or a shop's server replaying a day of postbacks, stays under them, while a
+script hammering the server from one address is slowed down. ``per_minute = 0`` turns a
+limit off. Buckets live in memory per process (each tracking server limits on its own)
+and idle full buckets are dropped, so memory stays bounded by the active addresses.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bot.web.pages import json_error, page
+from bot.web.state import TRACKING
+
+log = logging.getLogger(__name__)
+
+PRUNE_AT = 10_000  # buckets tracked before idle ones are dropped
+
+
+@dataclass(slots=True)
+class RateLimiter:
+    """Token buckets keyed by client address."""
+
+    per_minute: int
+    burst: int
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def check(self, key: str) -> float:
+        """Take a token for ``key``: 0.0 if allowed, else seconds until one is free."""
+        if self.per_minute <= 0:
+            return 0.0
+        rate = self.per_minute / 60
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * rate)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            if len(self._buckets) > PRUNE_AT:
+                self._prune(now, rate)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1 - tokens) / rate
+
+    def _prune(self, now: float, rate: float) -> None:
+        full = [
+            key
+            for key, (tokens, last) in self._buckets.items()
+            if tokens + (now - last) * rate >= self.burst
+        ]
+        for key in full:
+            del self._buckets[key]
+
+
+@dataclass(slots=True)
+class Limits:
+    redirects: RateLimiter
+    postbacks: RateLimiter
+
+
+LIMITS = web.AppKey("rate_limits", Limits)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 429 when the client's bucket for this route is empty."""
+    limits = request.app[LIMITS]
+    path = request.path
+    if path.startswith("/r/"):
+        limiter, is_postback = limits.redirects, False
+    elif path == "/postback":
+        limiter, is_postback = limits.postbacks, True
+    else:
+        return await handler(request)
+    address = request.app[TRACKING].client_address(request)
+    wait = limiter.check(address)
+    if wait <= 0:
+        return await handler(request)
+    request.app[TRACKING].metrics.rate_limited += 1
+    log.debug("rate limited %s on %s for %.1f s", address, path, wait)
+    retry = str(max(1, math.ceil(wait)))
+    if is_postback:
+        response = json_error(429, "rate", f"too many requests; retry after {retry} s")
+    else:
+        response = page(429, "Too many requests", "Please wait a moment and try again.")
+    response.headers["Retry-After"] = retry
+    return response

@@ -1,0 +1,71 @@
+"""Referral farming rules: bursts of deep-link signups on one code, brand-new accounts.
+
+Signup referrals earn nothing until they qualify, but a burst of them on one code (a
+script opening ``t.me/<bot>?start=CODE`` from throwaway accounts) is still worth a
+manager's look. Counting reuses the per-window click counters under scope ``signup``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from commands.fraud_flags import raise_flags
+from commands.fraud_rules import RULE_NEW_ACCOUNT, RULE_REFERRAL_BURST, FraudRules
+from storage import Store
+from storage.fraud import CounterKey, NewFlag
+from storage.links import Link
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+
+
+def discord_account_created(user_id: str) -> datetime | None:
+    """When a Discord account was made, read from its snowflake id (``None`` if not one)."""
+    if not user_id.isdigit() or len(user_id) > 20:
+        return None
+    milliseconds = (int(user_id) >> 22) + DISCORD_EPOCH_MS
+    return datetime.fromtimestamp(milliseconds / 1000, UTC)
+
+
+async def screen_referral(
+    store: Store, link: Link, *, platform: str, user_id: str, rules: FraudRules, now: datetime
+) -> list[int]:
+    """Count a new signup referral on ``link`` and flag farming; returns new flag ids."""
+    if not rules.enabled:
+        return []
+    start = int(now.timestamp()) // rules.window_seconds * rules.window_seconds
+    key = CounterKey(link.id, "signup", "", start)
+    await store.fraud.add_clicks({key: 1})
+    total = (await store.fraud.counters([key])).get(key, 0)
+    flags = []
+    if total >= rules.referrals_per_code:
+        flags.append(
+            NewFlag(
+                dedupe_key=f"{RULE_REFERRAL_BURST}:{link.id}:{start}",
+                rule=RULE_REFERRAL_BURST,
+                program_id=link.program_id,
+                affiliate_id=link.affiliate_id,
+                link_id=link.id,
+                evidence={
+                    "signups": total,
+                    "threshold": rules.referrals_per_code,
+                    "window_seconds": rules.window_seconds,
+                },
+            )
+        )
+    created = discord_account_created(user_id) if platform == "discord" else None
+    if created is not None and now - created < timedelta(days=rules.min_account_age_days):
+        age_hours = round((now - created).total_seconds() / 3600, 1)
+        flags.append(
+            NewFlag(
+                dedupe_key=f"{RULE_NEW_ACCOUNT}:{link.id}:{platform}:{user_id}",
+                rule=RULE_NEW_ACCOUNT,
+                program_id=link.program_id,
+                affiliate_id=link.affiliate_id,
+                link_id=link.id,
+                evidence={
+                    "account_age_hours": age_hours,
+                    "minimum_days": rules.min_account_age_days,
+                },
+            )
+        )
+    return await raise_flags(store, flags, rules=rules, now=now)

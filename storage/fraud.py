@@ -1,0 +1,296 @@
+"""Fraud flags, the conversions they hold, and the click counters flood rules read.
+
+Counters are added to per click batch (one upsert per batch, never a rescan of
+``clicks``); flags are unique per ``dedupe_key`` so a rule that keeps seeing the same
+traffic raises one flag, and concurrent raisers settle on one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage._sql import insert_ignoring_conflicts
+from storage.schema import (
+    conversion_events,
+    conversions,
+    fraud_click_counters,
+    fraud_flag_conversions,
+    fraud_flags,
+    links,
+)
+
+FlagStatus = Literal["open", "approved", "rejected"]
+CounterScope = Literal["ip", "net", "link", "signup"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewFlag:
+    """A rule that fired: on what, with which evidence (counts, times, hashes only)."""
+
+    dedupe_key: str
+    rule: str
+    program_id: int | None
+    affiliate_id: int | None
+    link_id: int | None
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    id: int
+    dedupe_key: str
+    rule: str
+    program_id: int | None
+    affiliate_id: int | None
+    link_id: int | None
+    evidence: dict[str, Any]
+    status: FlagStatus
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CounterKey:
+    link_id: int
+    scope: CounterScope
+    key_hash: str
+    window_start: int
+
+
+class FraudRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def raise_flag(self, flag: NewFlag, *, now: datetime) -> int | None:
+        """Insert a flag unless its dedupe key exists; returns the new id, or ``None``."""
+        statement = (
+            insert_ignoring_conflicts(self._connection, fraud_flags)
+            .values(
+                dedupe_key=flag.dedupe_key[:200],
+                rule=flag.rule,
+                program_id=flag.program_id,
+                affiliate_id=flag.affiliate_id,
+                link_id=flag.link_id,
+                evidence=flag.evidence,
+                status="open",
+                created_at=now,
+            )
+            .returning(fraud_flags.c.id)
+        )
+        row = (await self._connection.execute(statement)).first()
+        return int(row[0]) if row else None
+
+    async def attach(self, flag_id: int, conversion_id: int, *, held: bool) -> None:
+        """Name a conversion the flag is about; ``held`` if it was kept pending for review."""
+        await self._connection.execute(
+            insert_ignoring_conflicts(self._connection, fraud_flag_conversions).values(
+                flag_id=flag_id, conversion_id=conversion_id, held=held
+            )
+        )
+
+    async def get(self, flag_id: int) -> Flag | None:
+        row = (
+            await self._connection.execute(select(fraud_flags).where(fraud_flags.c.id == flag_id))
+        ).first()
+        return _flag(row) if row else None
+
+    async def open_flags(
+        self, *, since: datetime | None, program_id: int | None, limit: int = 50
+    ) -> list[Flag]:
+        """Open flags, newest first, optionally since a time and for one program."""
+        query = select(fraud_flags).where(fraud_flags.c.status == "open")
+        if since is not None:
+            query = query.where(fraud_flags.c.created_at >= since)
+        if program_id is not None:
+            query = query.where(fraud_flags.c.program_id == program_id)
+        rows = await self._connection.execute(
+            query.order_by(fraud_flags.c.created_at.desc(), fraud_flags.c.id.desc()).limit(limit)
+        )
+        return [_flag(row) for row in rows]
+
+    async def conversions_of(self, flag_id: int) -> list[tuple[int, bool]]:
+        """(conversion id, held) for every conversion the flag names."""
+        rows = await self._connection.execute(
+            select(fraud_flag_conversions.c.conversion_id, fraud_flag_conversions.c.held)
+            .where(fraud_flag_conversions.c.flag_id == flag_id)
+            .order_by(fraud_flag_conversions.c.conversion_id)
+        )
+        return [(int(row[0]), bool(row[1])) for row in rows]
+
+    async def held(self, conversion_id: int) -> bool:
+        """Whether an open flag holds this conversion for review."""
+        return await self.other_open_holds(conversion_id, 0) > 0
+
+    async def other_open_holds(self, conversion_id: int, flag_id: int) -> int:
+        """How many open flags other than ``flag_id`` hold this conversion."""
+        joined = fraud_flag_conversions.join(
+            fraud_flags, fraud_flags.c.id == fraud_flag_conversions.c.flag_id
+        )
+        query = (
+            select(func.count())
+            .select_from(joined)
+            .where(fraud_flag_conversions.c.conversion_id == conversion_id)
+            .where(fraud_flag_conversions.c.held.is_(True))
+            .where(fraud_flags.c.status == "open")
+            .where(fraud_flags.c.id != flag_id)
+        )
+        return int((await self._connection.execute(query)).scalar_one())
+
+    async def decide(self, flag_id: int, status: FlagStatus, *, by: str, now: datetime) -> bool:
+        """Settle an open flag; ``False`` if it was not open (already decided)."""
+        result = await self._connection.execute(
+            update(fraud_flags)
+            .where(fraud_flags.c.id == flag_id)
+            .where(fraud_flags.c.status == "open")
+            .values(status=status, decided_at=now, decided_by=by[:100])
+        )
+        return result.rowcount == 1
+
+    async def add_clicks(self, counts: Mapping[CounterKey, int]) -> None:
+        """Add a batch's click counts to the counters (one statement for the batch)."""
+        if not counts:
+            return
+        dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(fraud_click_counters)
+        statement = statement.on_conflict_do_update(
+            index_elements=["link_id", "scope", "key_hash", "window_start"],
+            set_={"clicks": fraud_click_counters.c.clicks + statement.excluded.clicks},
+        )
+        await self._connection.execute(
+            statement,
+            [
+                {
+                    "link_id": key.link_id,
+                    "scope": key.scope,
+                    "key_hash": key.key_hash,
+                    "window_start": key.window_start,
+                    "clicks": count,
+                }
+                for key, count in counts.items()
+            ],
+        )
+
+    async def counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
+        """The current totals of the given counters (after a batch was added)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        links = {key.link_id for key in wanted}
+        windows = {key.window_start for key in wanted}
+        rows = await self._connection.execute(
+            select(fraud_click_counters).where(
+                and_(
+                    fraud_click_counters.c.link_id.in_(links),
+                    fraud_click_counters.c.window_start.in_(windows),
+                )
+            )
+        )
+        found = {
+            CounterKey(row.link_id, row.scope, row.key_hash, row.window_start): int(row.clicks)
+            for row in rows
+        }
+        return {key: found[key] for key in wanted if key in found}
+
+    async def link_history(self, link_id: int, before: int, windows: int) -> list[int]:
+        """The link's total clicks in each of the ``windows`` windows before ``before``."""
+        rows = await self._connection.execute(
+            select(fraud_click_counters.c.window_start, fraud_click_counters.c.clicks)
+            .where(fraud_click_counters.c.link_id == link_id)
+            .where(fraud_click_counters.c.scope == "link")
+            .where(fraud_click_counters.c.window_start < before)
+            .order_by(fraud_click_counters.c.window_start.desc())
+            .limit(windows)
+        )
+        return [int(row[1]) for row in rows]
+
+    async def link_owners(self, link_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """(affiliate id, program id) of each link, for flags raised from clicks."""
+        wanted = set(link_ids)
+        if not wanted:
+            return {}
+        rows = await self._connection.execute(
+            select(links.c.id, links.c.affiliate_id, links.c.program_id).where(
+                links.c.id.in_(wanted)
+            )
+        )
+        return {int(row[0]): (int(row[1]), int(row[2])) for row in rows}
+
+    async def clicks_since(
+        self, program_id: int, since_window: int, affiliate_id: int | None = None
+    ) -> int:
+        """Clicks on the program's links (or one affiliate's) from the counters."""
+        joined = fraud_click_counters.join(links, links.c.id == fraud_click_counters.c.link_id)
+        query = (
+            select(func.coalesce(func.sum(fraud_click_counters.c.clicks), 0))
+            .select_from(joined)
+            .where(links.c.program_id == program_id)
+            .where(fraud_click_counters.c.scope == "link")
+            .where(fraud_click_counters.c.window_start >= since_window)
+        )
+        if affiliate_id is not None:
+            query = query.where(links.c.affiliate_id == affiliate_id)
+        return int((await self._connection.execute(query)).scalar_one())
+
+    async def conversions_since(
+        self, program_id: int, since: datetime, affiliate_id: int | None = None
+    ) -> int:
+        """Attributed conversions in the program (or one affiliate's) since a time."""
+        query = (
+            select(func.count())
+            .select_from(conversions)
+            .where(conversions.c.program_id == program_id)
+            .where(conversions.c.occurred_at >= since)
+        )
+        if affiliate_id is not None:
+            query = query.where(conversions.c.affiliate_id == affiliate_id)
+        else:
+            query = query.where(conversions.c.affiliate_id.is_not(None))
+        return int((await self._connection.execute(query)).scalar_one())
+
+    async def other_programs_with_txn(self, txn_id: str, program_id: int) -> list[int]:
+        """Programs other than ``program_id`` that already hold transaction ``txn_id``."""
+        rows = await self._connection.execute(
+            select(conversions.c.program_id)
+            .where(conversions.c.txn_id == txn_id)
+            .where(conversions.c.program_id != program_id)
+        )
+        return sorted({int(row[0]) for row in rows})
+
+    async def reversals_since(self, affiliate_id: int, since: datetime) -> list[int]:
+        """Ids of the affiliate's conversions reversed at or after ``since``."""
+        joined = conversion_events.join(
+            conversions, conversions.c.id == conversion_events.c.conversion_id
+        )
+        rows = await self._connection.execute(
+            select(conversions.c.id)
+            .select_from(joined)
+            .where(conversions.c.affiliate_id == affiliate_id)
+            .where(conversion_events.c.status == "reversed")
+            .where(conversion_events.c.occurred_at >= since)
+            .order_by(conversions.c.id)
+        )
+        return [int(row[0]) for row in rows]
+
+
+def _flag(row: Any) -> Flag:
+    return Flag(
+        id=row.id,
+        dedupe_key=row.dedupe_key,
+        rule=row.rule,
+        program_id=row.program_id,
+        affiliate_id=row.affiliate_id,
+        link_id=row.link_id,
+        evidence=dict(row.evidence),
+        status=row.status,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by,
+    )

@@ -233,7 +233,14 @@ class Registry:
         return None, first, rest.strip()
 
 
+# Command words every platform accepts: Telegram allows only a-z, 0-9 and _ (a hyphen
+# would end the command there), and Discord's names are a superset.
+_WORD = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
 def _check_spec(spec: CommandSpec) -> None:
+    if not spec.words or len(spec.words) > 2 or not all(map(_WORD.match, spec.words)):
+        raise ValueError(f"/{spec.name}: one or two words of a-z, 0-9 and _ only")
     seen_optional = False
     for index, param in enumerate(spec.params):
         later = spec.params[index + 1 :]

@@ -44,7 +44,7 @@ async def _program(store: Store, name: str) -> Program:
 
 
 @command(
-    "reward-rules",
+    "reward_rules",
     "Show or change a program's points, welcome reward and signup qualification",
     params=[
         _PROGRAM,
@@ -53,10 +53,10 @@ async def _program(store: Store, name: str) -> Program:
     ],
     audience=Audience.MANAGER,
     examples=(
-        "/reward-rules shop",
-        "/reward-rules shop points-conversion 20",
-        "/reward-rules shop qualify-days 7",
-        "/reward-rules shop welcome Use code WELCOME10 for 10% off your first order",
+        "/reward_rules shop",
+        "/reward_rules shop points-conversion 20",
+        "/reward_rules shop qualify-days 7",
+        "/reward_rules shop welcome Use code WELCOME10 for 10% off your first order",
     ),
     private=True,
 )

@@ -62,7 +62,7 @@ def _role_id(text: str) -> str:
 
 
 @command(
-    "reward-role",
+    "reward_role",
     "Give a Discord role with a sales tier or a badge (never for invites)",
     params=[
         Param("kind", "tier or badge", choices=("tier", "badge")),
@@ -72,8 +72,8 @@ def _role_id(text: str) -> str:
     ],
     audience=Audience.MANAGER,
     examples=(
-        "/reward-role tier Gold 123456789012345678 shop",
-        "/reward-role badge 100-conversions 123456789012345679",
+        "/reward_role tier Gold 123456789012345678 shop",
+        "/reward_role badge 100-conversions 123456789012345679",
     ),
     private=True,
 )
@@ -93,7 +93,7 @@ async def reward_role(
                 raise NotFound(f"There is no program called {program}. See /programs.")
             tier_names = {tier.name for tier in await store.rewards.tiers(found.id)}
             if name not in tier_names:
-                raise NotFound(f"{found.slug} has no tier called {name}. See /reward-rules.")
+                raise NotFound(f"{found.slug} has no tier called {name}. See /reward_rules.")
             subject = tier_subject(found.id, name)
         else:
             subject = badge_subject(name.lower())

@@ -221,7 +221,7 @@ def registry_with_test_commands(release: asyncio.Event) -> Registry:
         )(spec.handler)
 
     @registry.command(
-        "slow-report",
+        "slow_report",
         "A slow private report",
         params=[Param("program", "The program", required=False)],
         audience=Audience.ANYONE,
@@ -268,7 +268,7 @@ async def test_a_slow_command_is_deferred_then_followed_up(services: Services) -
     release = asyncio.Event()
     slow = replace(services, registry=registry_with_test_commands(release))
     async with running_bot(slow, defer_after=0.05) as bot:
-        interaction = await bot.fake.slash(bot.guild, bot.alice, "slow-report", {"program": "x"})
+        interaction = await bot.fake.slash(bot.guild, bot.alice, "slow_report", {"program": "x"})
         deferral = await bot.fake.wait_for(lambda: bot.fake.replies_to(interaction))
         assert deferral[0].body["type"] == 5
         assert deferral[0].body["data"]["flags"] & 64  # the thinking message is private too

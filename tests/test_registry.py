@@ -161,6 +161,8 @@ def test_specs_are_checked_when_registered() -> None:
         registry.command("bad", "x", params=[Param("a", "a", required=False), Param("b", "b")])(
             _handler
         )
+    with pytest.raises(ValueError, match="a-z, 0-9 and _ only"):
+        registry.command("reward-role", "x")(_handler)
     with pytest.raises(ValueError, match="only flags may follow a greedy"):
         registry.command("worse", "x", params=[Param("a", "a", greedy=True), Param("b", "b")])(
             _handler

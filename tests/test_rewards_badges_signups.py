@@ -127,8 +127,8 @@ async def _signup_program(database: Database, manager: Chat, clock: Clock) -> Se
     seeded = await seed(database)
     async with database.transaction() as store:
         await store.referrals.set_signup_referrals(seeded.program.id, True, now=clock())
-    await manager("/reward-rules shop welcome Use code WELCOME10 for 10% off")
-    await manager("/reward-rules shop qualify-days 7")
+    await manager("/reward_rules shop welcome Use code WELCOME10 for 10% off")
+    await manager("/reward_rules shop qualify-days 7")
     return seeded
 
 

@@ -53,14 +53,14 @@ async def test_tier_and_badge_roles_are_granted_removed_and_refusals_recorded(
     gold, veteran, locked = role(bot, "Gold"), role(bot, "Veteran"), role(bot, "Locked")
     bot.fake.forbidden_roles.add(locked.id)
     await manager("/tier set spring-sale Gold 2 90 1%")
-    reply = await manager(f"/reward-role tier Gold <@&{gold.id}> spring-sale")
+    reply = await manager(f"/reward_role tier Gold <@&{gold.id}> spring-sale")
     assert reply.text == "The role now goes with the tier Gold. New tier changes grant it."
     assert (
         "no tier called Platinum"
-        in (await manager(f"/reward-role tier Platinum {gold.id} spring-sale")).text
+        in (await manager(f"/reward_role tier Platinum {gold.id} spring-sale")).text
     )
-    await manager(f"/reward-role badge first-conversion {veteran.id}")
-    await manager(f"/reward-role badge first-conversion {locked.id}")
+    await manager(f"/reward_role badge first-conversion {veteran.id}")
+    await manager(f"/reward_role badge first-conversion {locked.id}")
 
     await convert(services, bot, "A")
     await convert(services, bot, "B")  # reaches Gold

@@ -59,14 +59,14 @@ async def test_points_for_approved_conversions_and_reversals_take_them_back(
 
 async def test_rules_are_per_program_data(database: Database, clock: Clock, manager: Chat) -> None:
     seeded = await seed(database)
-    assert (await manager("/reward-rules shop points-conversion 25")).text == (
+    assert (await manager("/reward_rules shop points-conversion 25")).text == (
         "Changed points-conversion of shop."
     )
-    bad = await manager("/reward-rules shop points-conversion lots")
+    bad = await manager("/reward_rules shop points-conversion lots")
     assert "whole number" in bad.text
     await convert(database, seeded, clock, "A")
     assert await points_of(database, seeded.affiliate.id) == 25
-    shown = await manager("/reward-rules shop")
+    shown = await manager("/reward_rules shop")
     assert ("Points per conversion", "25") in [(f.name, f.value) for f in shown.fields]
     async with database.read() as store:
         rules = await store.rewards.rules(seeded.program.id, RewardDefaults())

@@ -1,4 +1,4 @@
-"""Applying queued reward-role changes (tier and badge roles) on Discord.
+"""Applying queued reward_role changes (tier and badge roles) on Discord.
 
 The core queues grants and removals in ``role_changes``; this applies them in order. The
 server is found through the role's id among the servers the bot is in. Discord's refusals

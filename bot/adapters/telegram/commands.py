@@ -49,7 +49,7 @@ class CommandNames:
     """How Telegram command words map onto the registry."""
 
     handled: tuple[str, ...]  # every name a CommandHandler listens for
-    aliases: dict[str, str]  # program_add → "program add", reward_rules → "reward-rules"
+    aliases: dict[str, str]  # program_add → "program add"
 
     @classmethod
     def of(cls, registry: Registry) -> CommandNames:
@@ -59,8 +59,6 @@ class CommandNames:
             first = telegram_name(spec.words[:1])
             if first not in handled:
                 handled.append(first)
-            if first != spec.words[0]:
-                aliases[first] = spec.words[0]  # reward_rules → "reward-rules"
             if len(spec.words) > 1:
                 alias = telegram_name(spec.words)
                 aliases[alias] = spec.name

@@ -212,6 +212,7 @@ async def start_background(
             on_queued=delivery.wake,
             cap_alert_seconds=config.schedules.cap_alert_seconds,
             digest_cron=config.schedules.digest_cron,
+            fraud=fraud_rules(config),
             timezone=config.timezone,
         )
         await schedules.start(default_schedules(config))

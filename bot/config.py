@@ -315,6 +315,12 @@ class FraudConfig(_Section):
     rate_days: int = Field(default=7, ge=1, le=365)
     referrals_per_code: int = Field(default=20, ge=2, le=1_000_000)
     min_account_age_days: int = Field(default=7, ge=0, le=3650)
+    # Signup referrals whose account never talks to the bot again within this many days
+    # count as inactive; a code is flagged when at least referral_inactive_min of its
+    # decided referrals are and they are at least referral_inactive_percent of them.
+    referral_inactive_days: int = Field(default=7, ge=1, le=365)
+    referral_inactive_percent: int = Field(default=80, ge=1, le=100)
+    referral_inactive_min: int = Field(default=10, ge=1, le=1_000_000)
     # A managers-only Discord channel for alerts (Discord managers are a role, not ids).
     alert_discord_channel_ids: IdList = Field(default_factory=list)
 

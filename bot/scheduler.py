@@ -25,6 +25,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.config import Config
 from commands import cron
 from commands.cap_alerts import queue_cap_alerts
+from commands.fraud_inactive import check_inactive_referrals
+from commands.fraud_rules import FraudRules
 from commands.notices import queue_digests
 from commands.scheduled import Audiences, run_schedule
 from storage import Database
@@ -118,6 +120,8 @@ class ScheduleService:
         cap_alert_seconds: float = 5.0,
         digest_cron: str = "",
         timezone: str = "UTC",
+        fraud: FraudRules | None = None,
+        referral_check_seconds: float = 300.0,
     ) -> None:
         self.database = database
         self.audiences = audiences
@@ -126,6 +130,8 @@ class ScheduleService:
         self.cap_alert_seconds = cap_alert_seconds
         self.digest_cron = digest_cron
         self.timezone = timezone
+        self.fraud = fraud
+        self.referral_check_seconds = referral_check_seconds
         self._clock = clock
         self._on_queued = on_queued
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -156,6 +162,15 @@ class ScheduleService:
             coalesce=True,
             max_instances=1,
         )
+        if self.fraud is not None and self.fraud.enabled:
+            self.scheduler.add_job(
+                self.inactive_referrals,
+                "interval",
+                seconds=self.referral_check_seconds,
+                id="inactive-referrals",
+                coalesce=True,
+                max_instances=1,
+            )
         if self.digest_cron:
             self.scheduler.add_job(
                 self.digest,
@@ -180,6 +195,21 @@ class ScheduleService:
         if queued and self._on_queued is not None:
             self._on_queued()
         return queued
+
+    async def inactive_referrals(self) -> int:
+        """Decide signup referrals that just reached ``referral_inactive_days`` and flag
+        codes whose referred accounts mostly never came back; returns flags raised."""
+        if self.fraud is None:
+            return 0
+        try:
+            async with self.database.transaction() as store:
+                raised = await check_inactive_referrals(store, self.fraud, now=self._clock())
+        except Exception:
+            log.exception("could not check signup referrals for inactive accounts")
+            return 0
+        if raised and self._on_queued is not None:
+            self._on_queued()
+        return len(raised)
 
     async def digest(self) -> int:
         """Queue the daily commission digests for the day before the latest due time.

@@ -119,12 +119,20 @@ class Dispatcher:
     async def _note_contact(self, actor: Actor) -> None:
         """Talking to the bot makes an account reachable for private messages again.
 
-        One indexed read per command; the write happens only for an account delivery had
-        marked unreachable. A failure here never stops the command.
+        Two indexed reads per command; a write happens only for an account delivery had
+        marked unreachable, or for a referred account's first return. A failure here
+        never stops the command.
         """
         try:
             async with self.services.database.read() as store:
                 marked = await store.affiliates.is_unreachable(actor.platform, actor.user_id)
+                referred = await store.referral_activity.watched(actor.platform, actor.user_id)
+            if referred:
+                # A referred account acting again: it is not a throwaway (commands.fraud_inactive).
+                async with self.services.database.transaction() as store:
+                    await store.referral_activity.returned(
+                        actor.platform, actor.user_id, now=self.services.clock()
+                    )
             if marked:
                 async with self.services.database.transaction() as store:
                     await store.affiliates.touch(

@@ -8,6 +8,7 @@ a handful of indexed rows, never a table scan.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from commands.fraud_rules import (
     RULE_DUPLICATE_TXN,
     RULE_NO_CLICK,
     RULE_REVERSALS,
+    RULE_SELF_CUSTOMER,
     RULE_TOO_FAST,
     FraudRules,
     holds_flagged,
@@ -25,6 +27,10 @@ from commands.postback_fields import ConversionInput
 from storage import Store
 from storage.fraud import NewFlag
 from storage.programs import Program
+
+# Customer ids that name a chat account, as signup referrals write them and networks echo
+# them back: ``telegram:<id>``, ``discord:<id>``.
+_CHAT_CUSTOMER = re.compile(r"^(telegram|discord|console):([A-Za-z0-9_.-]{1,64})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,8 @@ async def screen_conversion(
                 )
     elif rules.flag_without_click and data.code is not None and data.customer_id is None:
         flag(RULE_NO_CLICK, code=data.code[:32])
+    if await _customer_is_affiliate(store, data.customer_id, affiliate_id):
+        flag(RULE_SELF_CUSTOMER, customer_platform=(data.customer_id or "").split(":", 1)[0])
     others = await store.fraud.other_programs_with_txn(data.txn_id, program.id)
     if others:
         flag(RULE_DUPLICATE_TXN, other_programs=len(others))
@@ -82,6 +90,16 @@ async def screen_conversion(
     if rate is not None:
         flags.append(rate)
     return Screening(flags, hold=bool(flags) and holds_flagged(program.settings))
+
+
+async def _customer_is_affiliate(store: Store, customer_id: str | None, affiliate_id: int) -> bool:
+    """Whether the customer id names one of the earning affiliate's own chat accounts
+    (self-referral by identity; one indexed read, only for chat-style customer ids)."""
+    found = _CHAT_CUSTOMER.match(customer_id or "")
+    if found is None:
+        return False
+    owner = await store.affiliates.by_identity(found.group(1), found.group(2))
+    return owner is not None and owner.id == affiliate_id
 
 
 async def _rate_evidence(

@@ -1,4 +1,5 @@
-"""Referral farming rules: bursts of deep-link signups on one code, brand-new accounts.
+"""Referral farming rules: bursts of deep-link signups or server joins on one code, and
+brand-new accounts.
 
 Signup referrals earn nothing until they qualify, but a burst of them on one code (a
 script opening ``t.me/<bot>?start=CODE`` from throwaway accounts) is still worth a
@@ -65,6 +66,67 @@ async def screen_referral(
                 evidence={
                     "account_age_hours": age_hours,
                     "minimum_days": rules.min_account_age_days,
+                },
+            )
+        )
+    return await raise_flags(store, flags, rules=rules, now=now)
+
+
+async def screen_join(
+    store: Store,
+    *,
+    affiliate_id: int,
+    program_id: int | None,
+    invite_code: str,
+    member_id: str,
+    rules: FraudRules,
+    now: datetime,
+) -> list[int]:
+    """Apply the referral farming rules to a server join through an affiliate's invite.
+
+    Joins are never rewarded (Discord's rules), but a burst of them on one affiliate's
+    invite, or joins by accounts made moments before, are the same farming pattern as
+    deep-link signups and worth a manager's look. The burst count reads the affiliate's
+    joins in the current window from the ``(affiliate_id, joined_at)`` index.
+
+    Returns:
+        The ids of flags that are new.
+    """
+    if not rules.enabled:
+        return []
+    start = int(now.timestamp()) // rules.window_seconds * rules.window_seconds
+    window = datetime.fromtimestamp(start, UTC)
+    joins = (await store.server_joins.counts_for_affiliate(affiliate_id, window)).joined
+    flags = []
+    if joins >= rules.referrals_per_code:
+        flags.append(
+            NewFlag(
+                dedupe_key=f"{RULE_REFERRAL_BURST}:invite:{invite_code}:{start}",
+                rule=RULE_REFERRAL_BURST,
+                program_id=program_id,
+                affiliate_id=affiliate_id,
+                link_id=None,
+                evidence={
+                    "joins": joins,
+                    "invite": invite_code,
+                    "threshold": rules.referrals_per_code,
+                    "window_seconds": rules.window_seconds,
+                },
+            )
+        )
+    created = discord_account_created(member_id)
+    if created is not None and now - created < timedelta(days=rules.min_account_age_days):
+        flags.append(
+            NewFlag(
+                dedupe_key=f"{RULE_NEW_ACCOUNT}:invite:{invite_code}:{member_id}",
+                rule=RULE_NEW_ACCOUNT,
+                program_id=program_id,
+                affiliate_id=affiliate_id,
+                link_id=None,
+                evidence={
+                    "account_age_hours": round((now - created).total_seconds() / 3600, 1),
+                    "minimum_days": rules.min_account_age_days,
+                    "invite": invite_code,
                 },
             )
         )

@@ -22,6 +22,8 @@ RULE_REVERSALS = "reversal-burst"
 RULE_CONVERSION_RATE = "conversion-rate"
 RULE_REFERRAL_BURST = "referral-burst"
 RULE_NEW_ACCOUNT = "new-account"
+RULE_INACTIVE_REFERRALS = "inactive-referrals"
+RULE_SELF_CUSTOMER = "self-customer"
 
 RULE_TEXT = {
     RULE_IP_FLOOD: "many clicks on one link from one visitor",
@@ -34,6 +36,8 @@ RULE_TEXT = {
     RULE_CONVERSION_RATE: "conversion rate far above the program's",
     RULE_REFERRAL_BURST: "burst of signup referrals on one code",
     RULE_NEW_ACCOUNT: "referred account created moments before joining",
+    RULE_INACTIVE_REFERRALS: "most referred accounts on one code never came back",
+    RULE_SELF_CUSTOMER: "the customer is the affiliate's own chat account",
 }
 
 
@@ -61,6 +65,9 @@ class FraudRules:
     reversal_window_hours: int = 24
     referrals_per_code: int = 20
     min_account_age_days: int = 7
+    referral_inactive_days: int = 7
+    referral_inactive_percent: int = 80
+    referral_inactive_min: int = 10
     alert_targets: tuple[tuple[str, str, TargetKind], ...] = ()
 
 

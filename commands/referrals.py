@@ -107,6 +107,11 @@ async def record_signup(
         # the referral qualifies (here: the same account back after the qualifying days).
         defaults = rewards or RewardDefaults()
         if created:
+            stored = await store.referrals.signup(program.id, signup_txn_id(platform, user_id))
+            if stored is not None:
+                await store.referral_activity.track(
+                    stored.id, target.link.id, platform, user_id, now=now
+                )
             await screen_referral(
                 store,
                 target.link,
@@ -119,6 +124,7 @@ async def record_signup(
                 store, program, platform, user_id, defaults=defaults, now=now
             )
         else:
+            await store.referral_activity.returned(platform, user_id, now=now)
             await signup_rewards.qualify_by_return(
                 store, program, platform, user_id, defaults=defaults, now=now
             )

@@ -589,6 +589,24 @@ fraud_flag_conversions = Table(
     Index(None, "conversion_id"),
 )
 
+# One row per signup referral, to judge whether the referred account ever talked to the bot
+# again: ``returned_at`` is set the first time it does; ``inactive`` is decided once the
+# referral is ``[fraud] referral_inactive_days`` old (NULL until then).
+referral_activity = Table(
+    "referral_activity",
+    metadata,
+    Column("conversion_id", ForeignKey("conversions.id", ondelete="CASCADE"), primary_key=True),
+    Column("link_id", ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("signed_up_at", UtcDateTime, nullable=False),
+    Column("returned_at", UtcDateTime),
+    Column("inactive", Boolean),
+    Index(None, "platform", "user_id"),
+    Index(None, "inactive", "signed_up_at"),
+    Index(None, "link_id", "inactive"),
+)
+
 # Click counts per (link, visitor or network hash, window): each click batch adds to these
 # instead of recounting the clicks table, so flood rules cost one upsert per batch.
 fraud_click_counters = Table(

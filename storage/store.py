@@ -18,6 +18,7 @@ from storage.payouts import PayoutRepository
 from storage.performance import PerformanceRepository
 from storage.program_settings import ProgramSettingsRepository
 from storage.programs import ProgramRepository
+from storage.referral_activity import ReferralActivityRepository
 from storage.referrals import ReferralRepository
 from storage.reports import ReportRepository
 from storage.reward_roles import RewardRoleRepository
@@ -55,3 +56,4 @@ class Store:
         self.rewards = RewardRepository(connection)
         self.reward_roles = RewardRoleRepository(connection)
         self.fraud = FraudRepository(connection)
+        self.referral_activity = ReferralActivityRepository(connection)

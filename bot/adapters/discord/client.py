@@ -168,6 +168,7 @@ class DiscordAdapter:
                 clock=clock,
                 guild_ids=config.guild_ids,
                 invite_channel_ids=config.invite_channel_ids,
+                fraud=dispatcher.services.settings.fraud,
             )
             if config.track_invites
             else None

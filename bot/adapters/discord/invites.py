@@ -21,6 +21,8 @@ from datetime import datetime
 import aiohttp
 import discord
 
+from commands.fraud_referrals import screen_join
+from commands.fraud_rules import FraudRules
 from commands.invocation import Actor
 from commands.reply import Button, Field, Reply, Visibility
 from storage import Database
@@ -70,12 +72,14 @@ class InviteTracker:
         clock: Callable[[], datetime],
         guild_ids: Sequence[int] = (),
         invite_channel_ids: Sequence[int] = (),
+        fraud: FraudRules | None = None,
     ) -> None:
         self._client = client
         self._database = database
         self._clock = clock
         self._guild_ids = frozenset(guild_ids)
         self._invite_channel_ids = tuple(invite_channel_ids)
+        self._fraud = fraud or FraudRules()
         self._uses: dict[int, dict[str, int]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -137,6 +141,8 @@ class InviteTracker:
                         unattributed_reason=reason,
                     )
                 )
+        if created and invite is not None and found.code is not None:
+            await self._screen(invite, found.code, str(member.id))
         log.info(
             "member %s joined server %s: %s%s",
             member.id,
@@ -144,6 +150,23 @@ class InviteTracker:
             f"affiliate {join.affiliate_id}" if join.affiliate_id else "unattributed",
             "" if created else " (already recorded)",
         )
+
+    async def _screen(self, invite: ServerInvite, code: str, member_id: str) -> None:
+        """Never rewarded, but screened like signups for referral farming; in its own
+        transaction after the join is stored, so a fraud failure never loses a join."""
+        try:
+            async with self._database.transaction() as store:
+                await screen_join(
+                    store,
+                    affiliate_id=invite.affiliate_id,
+                    program_id=invite.program_id,
+                    invite_code=code,
+                    member_id=member_id,
+                    rules=self._fraud,
+                    now=self._clock(),
+                )
+        except Exception:
+            log.exception("could not screen the join of %s for referral farming", member_id)
 
     async def member_left(self, guild_id: int, user_id: int) -> None:
         if not self.tracks(guild_id):

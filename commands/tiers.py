@@ -75,7 +75,10 @@ async def evaluate(store: Store, program: Program, affiliate_id: int, now: datet
     after = reached.name if reached else None
     if before == after:
         return
-    await store.rewards.record_tier(affiliate_id, program.id, reached, at=now)
+    if not await store.rewards.record_tier(
+        affiliate_id, program.id, reached, at=now, follows=current
+    ):
+        return  # a simultaneous evaluation recorded (and announces) this change
     await reward_roles.tier_changed(store, program.id, affiliate_id, before, after, now=now)
     tiers = await store.rewards.tiers(program.id)
     rank = {tier.name: tier.threshold for tier in tiers}

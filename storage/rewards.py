@@ -74,6 +74,7 @@ class TierState:
     bonus_bp: int
     bonus_minor: int
     reached_at: datetime
+    history_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,22 +202,39 @@ class RewardRepository:
         ).first()
         if row is None:
             return None
-        return TierState(row.tier, row.bonus_bp, row.bonus_minor, row.reached_at)
+        return TierState(row.tier, row.bonus_bp, row.bonus_minor, row.reached_at, row.id)
 
     async def record_tier(
-        self, affiliate_id: int, program_id: int, tier: Tier | None, *, at: datetime
-    ) -> None:
-        """Record a tier change (``None``: dropped below every tier)."""
-        await self._connection.execute(
-            tier_history.insert().values(
+        self,
+        affiliate_id: int,
+        program_id: int,
+        tier: Tier | None,
+        *,
+        at: datetime,
+        follows: TierState | None,
+    ) -> bool:
+        """Record a tier change (``None``: dropped below every tier) that follows the
+        standing ``follows`` (``None``: the first change).
+
+        Each standing can be followed by one change only (a unique key), so of two
+        simultaneous evaluations that saw the same standing only one records; the other
+        gets ``False`` and must not announce anything.
+        """
+        key = f"{affiliate_id}:{program_id}:{follows.history_id if follows else 0}"
+        result = await self._connection.execute(
+            insert_ignoring_conflicts(self._connection, tier_history)
+            .values(
                 affiliate_id=affiliate_id,
                 program_id=program_id,
                 tier=tier.name if tier else None,
                 bonus_bp=tier.bonus_bp if tier else 0,
                 bonus_minor=tier.bonus_minor if tier else 0,
                 reached_at=at,
+                change_key=key,
             )
+            .returning(tier_history.c.id)
         )
+        return result.first() is not None
 
     async def approved_conversions(
         self, affiliate_id: int, program_id: int | None, start: datetime | None, end: datetime

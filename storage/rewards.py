@@ -7,12 +7,12 @@ re-processing an event (a retried postback, a concurrent duplicate) never double
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import insert_ignoring_conflicts
@@ -28,6 +28,7 @@ from storage.schema import (
     reward_tiers,
     tier_history,
 )
+from storage.types import UtcDateTime
 
 COUNTED_KINDS = ("sale", "lead")
 
@@ -355,6 +356,39 @@ class RewardRepository:
             .returning(reward_badges.c.id)
         )
         return result.first() is not None
+
+    async def award_to_link_owners(
+        self, link_ids: Iterable[int], badge: str, reason: str, *, at: datetime
+    ) -> list[int]:
+        """Award ``badge`` to the owners of ``link_ids`` who lack it, in one statement
+        (``INSERT … SELECT``; the unique key settles races); returns who got it now.
+
+        The tracking server calls this once per written batch of clicks, never per click.
+        """
+        wanted = sorted(set(link_ids))
+        if not wanted:
+            return []
+        owners = (
+            select(
+                links.c.affiliate_id,
+                literal(badge).label("badge"),
+                literal(reason).label("reason"),
+                literal(at, UtcDateTime()).label("awarded_at"),
+            )
+            .where(links.c.id.in_(wanted))
+            .where(
+                ~exists()
+                .where(reward_badges.c.affiliate_id == links.c.affiliate_id)
+                .where(reward_badges.c.badge == badge)
+            )
+            .distinct()
+        )
+        result = await self._connection.execute(
+            insert_ignoring_conflicts(self._connection, reward_badges)
+            .from_select(["affiliate_id", "badge", "reason", "awarded_at"], owners)
+            .returning(reward_badges.c.affiliate_id)
+        )
+        return sorted(row.affiliate_id for row in result)
 
     async def badges(self, affiliate_id: int) -> list[Badge]:
         rows = await self._connection.execute(

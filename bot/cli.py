@@ -203,6 +203,7 @@ async def _import_conversions(args: argparse.Namespace, config: Config) -> int:
         alert_percents=tuple(config.tracking.cap_alert_percents),
         rewards=config.reward_defaults,
         fraud=app.fraud_rules(config),
+        announce_targets=app.announce_targets(config),
     )
     async with app.open_core(config) as core:
         try:

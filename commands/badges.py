@@ -1,6 +1,6 @@
-"""Badges: milestones of approved conversions (first, 10, 50, 100 by default) and manager
-awards. Each badge is awarded once per affiliate (a unique key in the database) and
-announced privately; the weekly post gives the week's new badges a public shout-out.
+"""Badges: the first click, milestones of approved conversions (first, 10, 50, 100 by
+default) and manager awards. Each badge is awarded once per affiliate (a unique key in the
+database) and announced privately; the weekly post gives the week's new badges a public shout-out.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from storage.reward_roles import badge_subject
 from storage.rewards import RewardDefaults
 
 FIRST_CONVERSION = "first-conversion"
+FIRST_CLICK = "first-click"
 
 
 def milestone_badge(count: int) -> str:
@@ -34,6 +35,25 @@ async def grant(
     key = f"badge:{affiliate_id}:{badge}"
     await store.outbox.enqueue(await notify.to_affiliate(store, affiliate_id, note, key), now=now)
     return True
+
+
+async def first_clicks(store: Store, link_ids: Iterable[int], *, now: datetime) -> list[int]:
+    """Award the first-click badge to the owners of a written batch of clicks' links who
+    lack it (one statement for the whole batch) and tell each newcomer privately.
+
+    Returns the affiliates who earned it now.
+    """
+    awarded = await store.rewards.award_to_link_owners(
+        link_ids, FIRST_CLICK, "first click on a link", at=now
+    )
+    note = Reply(title="New badge!", text=f"You earned the {FIRST_CLICK} badge: your first click!")
+    for affiliate_id in awarded:
+        await reward_roles.queue(store, affiliate_id, badge_subject(FIRST_CLICK), "grant", now=now)
+        key = f"badge:{affiliate_id}:{FIRST_CLICK}"
+        await store.outbox.enqueue(
+            await notify.to_affiliate(store, affiliate_id, note, key), now=now
+        )
+    return awarded
 
 
 async def check_milestones(

@@ -24,14 +24,15 @@ async def earnings(invocation: Invocation) -> Reply:
     """Shows your commission per program: pending (waiting for the shop to confirm the
     sale), held (approved, but inside the program's holding period for returns), payable
     (approved and ready for the next payment run), paid, and reversed (cancelled sales).
-    Payable commission is paid out once it reaches the program's minimum payout. Only you
-    can see it."""
+    Payable commission is paid out once it reaches the program's minimum payout. Bonuses a
+    manager gave you have their own line and are payable at once. Only you can see it."""
     affiliate = invocation.require_affiliate()
     zone = affiliate_zone(affiliate.timezone, invocation.settings.timezone)
     async with invocation.database.read() as store:
         balances = await store.payouts.balances(now=invocation.now, affiliate_id=affiliate.id)
+        bonuses = await store.payouts.bonuses(affiliate.id)
         last = await store.payouts.history(affiliate.id, limit=1)
-    if not balances:
+    if not balances and not bonuses:
         return Reply(
             title="Your earnings",
             text="No commission yet. Share your links (/link <program>) to start earning.",
@@ -52,10 +53,23 @@ async def earnings(invocation: Invocation) -> Reply:
             ),
         )
         for balance in balances
+    ) + tuple(
+        (
+            "bonus",
+            *(
+                format_money(amount, bonus.currency)
+                for amount in (0, 0, bonus.unpaid_minor, bonus.paid_minor, 0)
+            ),
+        )
+        for bonus in bonuses
     )
-    fields = [
-        Field("Next payout", "\n".join(_next_payout(b, zone) for b in balances), inline=False)
+    next_lines = [_next_payout(b, zone) for b in balances] + [
+        f"bonus: {format_money(b.unpaid_minor, b.currency)} is payable now; "
+        "it goes out with the next payment run"
+        for b in bonuses
+        if b.unpaid_minor > 0
     ]
+    fields = [Field("Next payout", "\n".join(next_lines) or "nothing due", inline=False)]
     if last:
         payout = last[0]
         fields.append(

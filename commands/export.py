@@ -14,7 +14,7 @@ from commands import periods
 from commands.errors import NotFound
 from commands.leaderboard import board
 from commands.money import from_minor
-from commands.payouts import owed
+from commands.payouts import owed_now
 from commands.reply import Table
 from storage import Database, Store
 
@@ -64,7 +64,7 @@ async def export_table(
 
 async def _payouts(store: Store, now: datetime) -> Table:
     rows = []
-    for item in owed(await store.payouts.balances(now=now)):
+    for item in await owed_now(store, now):
         affiliate = await store.affiliates.get(item.affiliate_id)
         if affiliate is None:  # pragma: no cover - balances only list existing affiliates
             continue
@@ -77,7 +77,7 @@ async def _payouts(store: Store, now: datetime) -> Table:
                 " ".join(f"{i.platform}:{i.platform_user_id}" for i in identities),
                 item.currency,
                 str(from_minor(item.amount_minor, item.currency)),
-                " ".join(item.program_slugs),
+                " ".join(item.sources),
             )
         )
     return Table(

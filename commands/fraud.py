@@ -194,7 +194,13 @@ async def _settle_conversions(
                 continue
             target = "approved"
         await settle_held(
-            store, program, conversion, target, invocation.now, invocation.settings.rewards
+            store,
+            program,
+            conversion,
+            target,
+            invocation.now,
+            invocation.settings.rewards,
+            announce=invocation.settings.announce_targets,
         )
         changed.append(conversion_id)
     log.info("fraud flag %s %s: %s conversions changed", flag.id, decision, len(changed))

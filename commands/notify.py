@@ -57,6 +57,14 @@ async def to_affiliates(
 
 def to_channels(settings: Settings, reply: Reply, key: str) -> list[OutgoingMessage]:
     """A public post in every configured announcement chat."""
+    return to_targets(settings.announce_targets, reply, key)
+
+
+def to_targets(
+    targets: Iterable[tuple[str, str]], reply: Reply, key: str
+) -> list[OutgoingMessage]:
+    """A public post in each of ``targets`` ((platform, chat id) pairs), for paths such as
+    tracking that carry the announcement targets without the whole ``Settings``."""
     public = _as(reply, Visibility.PUBLIC)
     return [
         OutgoingMessage(
@@ -67,7 +75,7 @@ def to_channels(settings: Settings, reply: Reply, key: str) -> list[OutgoingMess
             payload=public.to_json(),
             broadcast_key=key,
         )
-        for platform, chat_id in settings.announce_targets
+        for platform, chat_id in targets
     ]
 
 

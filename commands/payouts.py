@@ -3,12 +3,14 @@
 A balance is payable once approved commission is past its program's holding period and
 reaches the program's minimum payout. Marking a payout moves exactly those conversions
 to ``paid`` and records the reference; the amount must match, so a typo cannot settle
-the wrong sum.
+the wrong sum. Manager bonuses (``/reward <who> <amount>``) are payable at once, whatever
+the programs' minimums, and a payout settles them with the commission in their currency.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +24,7 @@ from commands.reply import Field, Reply, Table, Visibility
 from commands.who import label, resolve, who_param
 from storage import Conflict, Store
 from storage.audit import AuditEntry
-from storage.payouts import Balance
+from storage.payouts import Balance, BonusTotals
 
 _AMOUNT = re.compile(r"^(\d{1,12}(?:\.\d{1,4})?)(?:\s+([A-Za-z]{3}))?$")
 
@@ -36,30 +38,56 @@ class Owed:
     amount_minor: int
     program_ids: tuple[int, ...]
     program_slugs: tuple[str, ...]
+    bonus_minor: int = 0
+    bonus_ids: tuple[int, ...] = ()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The programs paid for, plus ``bonus`` when manager bonuses are included."""
+        return self.program_slugs + (("bonus",) if self.bonus_ids else ())
 
 
-def owed(balances: list[Balance]) -> list[Owed]:
-    """Group payable balances that reach their program's minimum by affiliate and currency."""
+def owed(balances: list[Balance], bonuses: Sequence[BonusTotals] = ()) -> list[Owed]:
+    """Group payable balances that reach their program's minimum, and unpaid manager
+    bonuses (payable at once), by affiliate and currency."""
     grouped: dict[tuple[int, str], list[Balance]] = {}
+    extra: dict[tuple[int, str], BonusTotals] = {}
     for balance in balances:
         if balance.payable_minor > 0 and balance.payable_minor >= balance.min_payout_minor:
             grouped.setdefault((balance.affiliate_id, balance.currency), []).append(balance)
-    return [
-        Owed(
-            affiliate_id=affiliate_id,
-            currency=currency,
-            amount_minor=sum(b.payable_minor for b in items),
-            program_ids=tuple(b.program_id for b in items),
-            program_slugs=tuple(b.program_slug for b in items),
+    for bonus in bonuses:
+        if bonus.unpaid_minor > 0:
+            extra[(bonus.affiliate_id, bonus.currency)] = bonus
+    result = []
+    for key in sorted(grouped.keys() | extra.keys()):
+        items = grouped.get(key, [])
+        bonus_minor = extra[key].unpaid_minor if key in extra else 0
+        result.append(
+            Owed(
+                affiliate_id=key[0],
+                currency=key[1],
+                amount_minor=sum(b.payable_minor for b in items) + bonus_minor,
+                program_ids=tuple(b.program_id for b in items),
+                program_slugs=tuple(b.program_slug for b in items),
+                bonus_minor=bonus_minor,
+                bonus_ids=extra[key].unpaid_ids if key in extra else (),
+            )
         )
-        for (affiliate_id, currency), items in sorted(grouped.items())
-    ]
+    return result
+
+
+async def owed_now(store: Store, now: datetime, affiliate_id: int | None = None) -> list[Owed]:
+    """Everything payable now: released commission past the minimums and unpaid bonuses."""
+    return owed(
+        await store.payouts.balances(now=now, affiliate_id=affiliate_id),
+        await store.payouts.bonuses(affiliate_id),
+    )
 
 
 async def owed_rows(store: Store, now: datetime) -> list[tuple[str, ...]]:
     """Rows for the payment run: id, name, alias, currency, amount, programs."""
     rows: list[tuple[str, ...]] = []
-    for item in owed(await store.payouts.balances(now=now)):
+    for item in await owed_now(store, now):
         affiliate = await store.affiliates.get(item.affiliate_id)
         if affiliate is None:  # pragma: no cover - balances only list existing affiliates
             continue
@@ -70,7 +98,7 @@ async def owed_rows(store: Store, now: datetime) -> list[tuple[str, ...]]:
                 affiliate.alias or "",
                 item.currency,
                 format_money(item.amount_minor, item.currency),
-                ", ".join(item.program_slugs),
+                ", ".join(item.sources),
             )
         )
     return rows
@@ -88,7 +116,8 @@ OWED_HEADERS = ("id", "name", "alias", "currency", "payable", "programs")
 )
 async def list_payouts(invocation: Invocation) -> Reply:
     """Lists every affiliate with commission ready to pay: approved, past the program's
-    holding period, and at least the program's minimum payout. Record a payment with
+    holding period, and at least the program's minimum payout, plus unpaid manager
+    bonuses, which are payable at once. Record a payment with
     /payout mark <who> <amount> [reference]; affbot export payouts writes this list as
     CSV for a payment run."""
     async with invocation.database.read() as store:
@@ -137,15 +166,16 @@ def _amount(text: str) -> tuple[str, str | None]:
 async def mark_payout(
     invocation: Invocation, who: str, amount: tuple[str, str | None], reference: str | None
 ) -> Reply:
-    """Records a payment: the affiliate's payable conversions in that currency move to
-    paid, with your reference, and the affiliate is told privately. The amount must be
-    exactly the payable balance /payouts shows, so a typo cannot settle the wrong sum."""
+    """Records a payment: the affiliate's payable conversions and unpaid bonuses in that
+    currency are marked paid, with your reference, and the affiliate is told privately.
+    The amount must be exactly the payable balance /payouts shows, so a typo cannot
+    settle the wrong sum."""
     number, currency = amount
     now = invocation.now
     try:
         async with invocation.database.transaction() as store:
             affiliate = await resolve(store, who, platform=invocation.actor.platform)
-            due = owed(await store.payouts.balances(now=now, affiliate_id=affiliate.id))
+            due = await owed_now(store, now, affiliate.id)
             if currency is not None:
                 due = [item for item in due if item.currency == currency]
             if not due:
@@ -181,6 +211,7 @@ async def mark_payout(
                 reference=reference,
                 actor=invocation.actor.label,
                 now=now,
+                bonus_ids=item.bonus_ids,
             )
             await store.audit.record(
                 AuditEntry(
@@ -193,6 +224,7 @@ async def mark_payout(
                         "paid_minor": paid,
                         "reference": reference,
                         "conversions": len(conversions),
+                        "bonuses": len(item.bonus_ids),
                     },
                     occurred_at=now,
                 )
@@ -200,7 +232,7 @@ async def mark_payout(
             note = Reply(
                 title="Payout sent",
                 text=f"You were paid {format_money(paid, item.currency)} for "
-                f"{', '.join(item.program_slugs)}. Thank you!",
+                f"{', '.join(item.sources)}. Thank you!",
                 fields=(Field("Reference", reference),) if reference else (),
             )
             await store.outbox.enqueue(
@@ -214,5 +246,7 @@ async def mark_payout(
         ) from None
     return Reply(
         text=f"Marked {format_money(paid, item.currency)} as paid to {label(affiliate)} "
-        f"({len(conversions)} conversions). They are told privately."
+        f"({len(conversions)} conversions"
+        + (f", {len(item.bonus_ids)} bonuses" if item.bonus_ids else "")
+        + "). They are told privately."
     )

@@ -24,8 +24,12 @@ async def on_conversion(
     *,
     defaults: RewardDefaults,
     now: datetime,
+    announce: tuple[tuple[str, str], ...] = (),
 ) -> None:
-    """Apply what a new status of ``conversion`` (from ``previous``) earns or takes back."""
+    """Apply what a new status of ``conversion`` (from ``previous``) earns or takes back.
+
+    ``announce`` is where a tier promotion is posted publicly (none: not posted).
+    """
     if conversion.affiliate_id is None:
         return
     await points.on_status(store, conversion, previous, defaults=defaults, now=now)
@@ -34,7 +38,7 @@ async def on_conversion(
     approved = conversion.status == "approved" and previous in (None, "pending")
     clawed_back = conversion.status == "reversed" and previous in ("approved", "paid")
     if approved or clawed_back:
-        await tiers.evaluate(store, program, conversion.affiliate_id, now)
+        await tiers.evaluate(store, program, conversion.affiliate_id, now, announce=announce)
     if approved and not conversion.over_cap:
         await badges.check_milestones(store, conversion.affiliate_id, defaults=defaults, now=now)
         await signup_rewards.qualify_by_conversion(

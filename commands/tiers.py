@@ -67,15 +67,26 @@ async def standing(
     return reached, seen
 
 
-async def evaluate(store: Store, program: Program, affiliate_id: int, now: datetime) -> None:
-    """Record a tier change if the affiliate's standing moved, and tell them privately."""
+async def evaluate(
+    store: Store,
+    program: Program,
+    affiliate_id: int,
+    now: datetime,
+    *,
+    announce: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """Record a tier change if the affiliate's standing moved and tell them privately; a
+    promotion is also posted to ``announce`` when their leaderboard visibility allows."""
     reached, _ = await standing(store, program.id, affiliate_id, now)
     current = await store.rewards.tier_at(affiliate_id, program.id, now)
     before = current.tier if current else None
     after = reached.name if reached else None
     if before == after:
         return
-    await store.rewards.record_tier(affiliate_id, program.id, reached, at=now)
+    if not await store.rewards.record_tier(
+        affiliate_id, program.id, reached, at=now, follows=current
+    ):
+        return  # a simultaneous evaluation recorded (and announces) this change
     await reward_roles.tier_changed(store, program.id, affiliate_id, before, after, now=now)
     tiers = await store.rewards.tiers(program.id)
     rank = {tier.name: tier.threshold for tier in tiers}
@@ -83,6 +94,29 @@ async def evaluate(store: Store, program: Program, affiliate_id: int, now: datet
     note = _note(Change(program, before, reached, promoted))
     key = f"tier:{affiliate_id}:{program.id}:{after or '-'}:{now.isoformat()}"
     await store.outbox.enqueue(await notify.to_affiliate(store, affiliate_id, note, key), now=now)
+    if promoted and reached is not None and announce:
+        await _post_promotion(store, program, affiliate_id, reached, announce, key, now)
+
+
+async def _post_promotion(
+    store: Store,
+    program: Program,
+    affiliate_id: int,
+    tier: Tier,
+    announce: tuple[tuple[str, str], ...],
+    key: str,
+    now: datetime,
+) -> None:
+    """Congratulate publicly under the name the leaderboard would show: the display name
+    (public), the alias (alias), or not at all (hidden, or alias without one)."""
+    affiliate = await store.affiliates.get(affiliate_id)
+    if affiliate is None or affiliate.visibility == "hidden":
+        return
+    name = affiliate.alias if affiliate.visibility == "alias" else affiliate.display_name
+    if not name:
+        return
+    post = Reply(title="New tier!", text=f"{name} reached {tier.name} in {program.name}!")
+    await store.outbox.enqueue(notify.to_targets(announce, post, f"{key}:public"), now=now)
 
 
 def describe_bonus(tier: Tier | TierState, program: Program) -> str | None:

@@ -49,6 +49,8 @@ class TrackingRules:
     alert_percents: tuple[int, ...] = caps.DEFAULT_ALERT_PERCENTS
     rewards: RewardDefaults = field(default_factory=RewardDefaults)
     fraud: FraudRules = field(default_factory=FraudRules)
+    # Where public tier promotions are posted: ``Settings.announce_targets``.
+    announce_targets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,14 @@ async def record_conversion(
             if existing is None:  # pragma: no cover - the conflict proves the row exists
                 raise RuntimeError("conversion conflict without a conversion")
         outcome = await _change_status(
-            store, program, existing, data.status, now, source, rules.rewards
+            store,
+            program,
+            existing,
+            data.status,
+            now,
+            source,
+            rules.rewards,
+            announce=rules.announce_targets,
         )
         if outcome.result == "updated" and data.status == "reversed":
             await screen_reversal(
@@ -147,9 +156,13 @@ async def settle_held(
     status: ConversionStatus,
     now: datetime,
     defaults: RewardDefaults,
+    *,
+    announce: tuple[tuple[str, str], ...] = (),
 ) -> Outcome:
     """Move a conversion held for fraud review to ``status`` (a manager's decision)."""
-    return await _change_status(store, program, conversion, status, now, "review", defaults)
+    return await _change_status(
+        store, program, conversion, status, now, "review", defaults, announce=announce
+    )
 
 
 async def _insert(
@@ -188,7 +201,9 @@ async def _insert(
             )
         # The tier in force when the conversion happened adds its bonus (refreshed first,
         # so a standing whose window has passed is not paid a bonus it no longer has).
-        await tiers.evaluate(store, program, attribution.affiliate_id, now)
+        await tiers.evaluate(
+            store, program, attribution.affiliate_id, now, announce=rules.announce_targets
+        )
         base = Rate(rate.kind, rate.value, rate.currency)
         paid = await tiers.with_bonus(
             store, program, attribution.affiliate_id, base, data.occurred_at
@@ -232,7 +247,13 @@ async def _insert(
         )
     )
     await reward_events.on_conversion(
-        store, program, conversion, None, defaults=rules.rewards, now=now
+        store,
+        program,
+        conversion,
+        None,
+        defaults=rules.rewards,
+        now=now,
+        announce=rules.announce_targets,
     )
     if data.status == "approved":
         await notices.queue_instant_notice(
@@ -301,6 +322,8 @@ async def _change_status(
     now: datetime,
     source: str,
     defaults: RewardDefaults,
+    *,
+    announce: tuple[tuple[str, str], ...] = (),
 ) -> Outcome:
     seen = await store.conversions.event(conversion.id, requested)
     if seen is not None:
@@ -347,7 +370,7 @@ async def _change_status(
             "status", f"transaction {conversion.txn_id} changed meanwhile; retry", status=409
         )
     await reward_events.on_conversion(
-        store, program, moved, conversion.status, defaults=defaults, now=now
+        store, program, moved, conversion.status, defaults=defaults, now=now, announce=announce
     )
     if requested == "approved":
         await notices.queue_instant_notice(

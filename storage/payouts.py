@@ -15,8 +15,16 @@ from typing import Any
 from sqlalchemy import and_, case, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage._sql import insert_ignoring_conflicts
 from storage.errors import Conflict
-from storage.schema import conversions, payout_conversions, payouts, programs
+from storage.schema import (
+    conversions,
+    payout_bonuses,
+    payout_conversions,
+    payouts,
+    programs,
+    reward_bonuses,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,17 @@ class PayableConversion:
     program_id: int
     commission_minor: int
     occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BonusTotals:
+    """One affiliate's manager bonuses in one currency: unpaid (payable now) and paid."""
+
+    affiliate_id: int
+    currency: str
+    unpaid_minor: int
+    paid_minor: int
+    unpaid_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +190,15 @@ class PayoutRepository:
         reference: str | None,
         actor: str,
         now: datetime,
+        bonus_ids: Sequence[int] = (),
     ) -> Payout:
-        """Record a payout and move its conversions from approved to paid.
+        """Record a payout, move its conversions from approved to paid and settle the
+        manager bonuses ``bonus_ids``.
 
         Raises:
-            Conflict: one of the conversions is no longer approved (a concurrent payout or
-                reversal got there first); nothing is written.
+            Conflict: one of the conversions is no longer approved or one of the bonuses
+                was already paid (a concurrent payout or reversal got there first); the
+                caller's transaction must be rolled back.
         """
         result = await self._connection.execute(
             payouts.insert().values(
@@ -197,11 +219,58 @@ class PayoutRepository:
         )
         if moved.rowcount != len(conversion_ids):
             raise Conflict("some conversions changed status meanwhile")
-        await self._connection.execute(
-            payout_conversions.insert(),
-            [{"payout_id": payout_id, "conversion_id": cid} for cid in conversion_ids],
-        )
+        if conversion_ids:
+            await self._connection.execute(
+                payout_conversions.insert(),
+                [{"payout_id": payout_id, "conversion_id": cid} for cid in conversion_ids],
+            )
+        if bonus_ids:
+            settled = await self._connection.execute(
+                insert_ignoring_conflicts(self._connection, payout_bonuses)
+                .values([{"payout_id": payout_id, "bonus_id": bid} for bid in bonus_ids])
+                .returning(payout_bonuses.c.bonus_id)
+            )
+            if len(settled.all()) != len(bonus_ids):
+                raise Conflict("some bonuses were paid meanwhile")
         return Payout(payout_id, affiliate_id, amount_minor, currency, reference, actor, now)
+
+    async def bonuses(self, affiliate_id: int | None = None) -> list[BonusTotals]:
+        """Manager money bonuses per affiliate and currency, split into unpaid and paid.
+
+        A bonus is paid once a payout lists it in ``payout_bonuses``.
+        """
+        query = (
+            select(
+                reward_bonuses.c.id,
+                reward_bonuses.c.affiliate_id,
+                reward_bonuses.c.currency,
+                reward_bonuses.c.amount_minor,
+                payout_bonuses.c.payout_id,
+            )
+            .select_from(
+                reward_bonuses.outerjoin(
+                    payout_bonuses, payout_bonuses.c.bonus_id == reward_bonuses.c.id
+                )
+            )
+            .order_by(
+                reward_bonuses.c.affiliate_id, reward_bonuses.c.currency, reward_bonuses.c.id
+            )
+        )
+        if affiliate_id is not None:
+            query = query.where(reward_bonuses.c.affiliate_id == affiliate_id)
+        grouped: dict[tuple[int, str], tuple[int, int, list[int]]] = {}
+        for row in await self._connection.execute(query):
+            unpaid, paid, ids = grouped.get((row.affiliate_id, row.currency), (0, 0, []))
+            if row.payout_id is None:
+                unpaid += row.amount_minor
+                ids.append(row.id)
+            else:
+                paid += row.amount_minor
+            grouped[(row.affiliate_id, row.currency)] = (unpaid, paid, ids)
+        return [
+            BonusTotals(who, currency, unpaid, paid, tuple(ids))
+            for (who, currency), (unpaid, paid, ids) in grouped.items()
+        ]
 
     async def history(self, affiliate_id: int | None = None, limit: int = 100) -> list[Payout]:
         """Recorded payouts, newest first."""

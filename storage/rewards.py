@@ -7,12 +7,12 @@ re-processing an event (a retried postback, a concurrent duplicate) never double
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import insert_ignoring_conflicts
@@ -28,6 +28,7 @@ from storage.schema import (
     reward_tiers,
     tier_history,
 )
+from storage.types import UtcDateTime
 
 COUNTED_KINDS = ("sale", "lead")
 
@@ -74,6 +75,7 @@ class TierState:
     bonus_bp: int
     bonus_minor: int
     reached_at: datetime
+    history_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,22 +203,39 @@ class RewardRepository:
         ).first()
         if row is None:
             return None
-        return TierState(row.tier, row.bonus_bp, row.bonus_minor, row.reached_at)
+        return TierState(row.tier, row.bonus_bp, row.bonus_minor, row.reached_at, row.id)
 
     async def record_tier(
-        self, affiliate_id: int, program_id: int, tier: Tier | None, *, at: datetime
-    ) -> None:
-        """Record a tier change (``None``: dropped below every tier)."""
-        await self._connection.execute(
-            tier_history.insert().values(
+        self,
+        affiliate_id: int,
+        program_id: int,
+        tier: Tier | None,
+        *,
+        at: datetime,
+        follows: TierState | None,
+    ) -> bool:
+        """Record a tier change (``None``: dropped below every tier) that follows the
+        standing ``follows`` (``None``: the first change).
+
+        Each standing can be followed by one change only (a unique key), so of two
+        simultaneous evaluations that saw the same standing only one records; the other
+        gets ``False`` and must not announce anything.
+        """
+        key = f"{affiliate_id}:{program_id}:{follows.history_id if follows else 0}"
+        result = await self._connection.execute(
+            insert_ignoring_conflicts(self._connection, tier_history)
+            .values(
                 affiliate_id=affiliate_id,
                 program_id=program_id,
                 tier=tier.name if tier else None,
                 bonus_bp=tier.bonus_bp if tier else 0,
                 bonus_minor=tier.bonus_minor if tier else 0,
                 reached_at=at,
+                change_key=key,
             )
+            .returning(tier_history.c.id)
         )
+        return result.first() is not None
 
     async def approved_conversions(
         self, affiliate_id: int, program_id: int | None, start: datetime | None, end: datetime
@@ -337,6 +356,39 @@ class RewardRepository:
             .returning(reward_badges.c.id)
         )
         return result.first() is not None
+
+    async def award_to_link_owners(
+        self, link_ids: Iterable[int], badge: str, reason: str, *, at: datetime
+    ) -> list[int]:
+        """Award ``badge`` to the owners of ``link_ids`` who lack it, in one statement
+        (``INSERT … SELECT``; the unique key settles races); returns who got it now.
+
+        The tracking server calls this once per written batch of clicks, never per click.
+        """
+        wanted = sorted(set(link_ids))
+        if not wanted:
+            return []
+        owners = (
+            select(
+                links.c.affiliate_id,
+                literal(badge).label("badge"),
+                literal(reason).label("reason"),
+                literal(at, UtcDateTime()).label("awarded_at"),
+            )
+            .where(links.c.id.in_(wanted))
+            .where(
+                ~exists()
+                .where(reward_badges.c.affiliate_id == links.c.affiliate_id)
+                .where(reward_badges.c.badge == badge)
+            )
+            .distinct()
+        )
+        result = await self._connection.execute(
+            insert_ignoring_conflicts(self._connection, reward_badges)
+            .from_select(["affiliate_id", "badge", "reason", "awarded_at"], owners)
+            .returning(reward_badges.c.affiliate_id)
+        )
+        return sorted(row.affiliate_id for row in result)
 
     async def badges(self, affiliate_id: int) -> list[Badge]:
         rows = await self._connection.execute(

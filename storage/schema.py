@@ -390,6 +390,18 @@ payout_conversions = Table(
     Index(None, "payout_id"),
 )
 
+# The manager bonuses (``reward_bonuses``) a payout settled; a bonus is paid at most once,
+# which the unique key enforces.
+payout_bonuses = Table(
+    "payout_bonuses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payout_id", ForeignKey("payouts.id", ondelete="CASCADE"), nullable=False),
+    Column("bonus_id", ForeignKey("reward_bonuses.id", ondelete="CASCADE"), nullable=False),
+    UniqueConstraint("bonus_id"),
+    Index(None, "payout_id"),
+)
+
 # Discord server invites handed to affiliates: one per affiliate and server, reused.
 discord_invites = Table(
     "discord_invites",
@@ -484,7 +496,11 @@ tier_history = Table(
     Column("bonus_bp", Integer, nullable=False, server_default="0"),
     Column("bonus_minor", BigInteger, nullable=False, server_default="0"),
     Column("reached_at", UtcDateTime, nullable=False),
+    # ``<affiliate>:<program>:<id of the change this one follows, 0 for the first>``: two
+    # simultaneous evaluations that saw the same standing cannot both record a change.
+    Column("change_key", String(64), nullable=False),
     Index(None, "affiliate_id", "program_id", "reached_at"),
+    UniqueConstraint("change_key"),
 )
 
 # The points ledger: one row per reason (unique), so re-processing an event never doubles

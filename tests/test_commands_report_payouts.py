@@ -182,6 +182,7 @@ async def test_payouts_list_mark_and_tell(
         "paid_minor": 1700,
         "reference": "PAY 2026/118",
         "conversions": 2,
+        "bonuses": 0,
     }
     assert note is not None
     assert note["payload"]["fields"] == [["Reference", "PAY 2026/118", True]]

@@ -15,6 +15,7 @@ import logging
 import time
 
 from bot.web.metrics import Metrics
+from commands.badges import first_clicks
 from commands.fraud_clicks import screen_clicks
 from commands.fraud_rules import FraudRules
 from storage import Database
@@ -130,6 +131,7 @@ class ClickBuffer:
                 self._metrics.clicks_written += len(batch)
                 self._pending_ids.difference_update(click.click_id for click in batch)
                 await self._screen(batch)
+                await self._first_clicks(batch)
         return True
 
     async def _screen(self, batch: list[NewClick]) -> None:
@@ -144,6 +146,19 @@ class ClickBuffer:
             raise
         except Exception:
             log.exception("fraud screening of %s clicks failed", len(batch))
+
+    async def _first_clicks(self, batch: list[NewClick]) -> None:
+        """First-click badges for the batch's link owners, in their own transaction (one
+        set-based statement for the batch), like the fraud counters above."""
+        try:
+            async with self._writer, self._database.transaction() as store:
+                await first_clicks(
+                    store, (click.link_id for click in batch), now=batch[-1].occurred_at
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("first-click badges for %s clicks failed", len(batch))
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -69,6 +69,7 @@ class TrackingState:
                 alert_percents=tuple(config.cap_alert_percents),
                 rewards=services.settings.rewards,
                 fraud=fraud,
+                announce_targets=services.settings.announce_targets,
             ),
             metrics=metrics,
             writer=writer,

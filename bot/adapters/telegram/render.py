@@ -24,7 +24,7 @@ MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 _TAGS = {None: ("", ""), "b": ("<b>", "</b>"), "i": ("<i>", "</i>"), "pre": ("<pre>", "</pre>")}
 # "@name" in bot text would become a mention Telegram notifies; a word joiner defuses it.
-_MENTION = re.compile(r"(?<![\w@])@(?=\w)")
+_MENTION = re.compile(r"@(?=\w)")
 _WORD_JOINER = "\u2060"
 
 Tag = str | None

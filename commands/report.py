@@ -35,6 +35,7 @@ from storage.reports import CustomerHistory, ProgramSummary
 RETENTION_MONTHS = (3, 6, 12)
 _DAYS_PER_MONTH = 30.44
 TOP_AFFILIATES = 5
+ROLE_PROBLEMS = 10  # the newest failed reward-role changes shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
     per customer over time) and their retention after 3, 6 and 12 months. Customer
     figures need conversions that carry a customer id. Below: Discord server joins
     through the top affiliates' invites (informational, they earn nothing) and how the
-    last broadcast was delivered."""
+    last broadcast was delivered, and Discord reward roles the bot could not change."""
     zone = invocation.settings.timezone
     now = invocation.now
     span = periods.period(period, now, zone)
@@ -148,6 +149,7 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
         extra = [
             *await _joins(store, [e.affiliate for e in top.entries[:TOP_AFFILIATES]], span),
             *await _last_broadcast(store),
+            *await _role_problems(store),
         ]
     rows = tuple(_row(p, summaries[p.id]) for p in programs)
     fields = []
@@ -207,6 +209,20 @@ async def _last_broadcast(store: Store) -> list[Field]:
         f"({counts.unreachable:,} unreachable). Details: /delivery"
     )
     return [Field("Last broadcast", text, inline=False)]
+
+
+async def _role_problems(store: Store) -> list[Field]:
+    """Discord reward roles the bot could not grant or remove, with Discord's reason, so a
+    manager can fix the bot's permissions or role order."""
+    problems = await store.reward_roles.problems(limit=ROLE_PROBLEMS)
+    if not problems:
+        return []
+    lines = [
+        f"{change.action} role {change.role_id} for affiliate #{change.affiliate_id}: "
+        f"{change.error or 'refused'}"
+        for change in problems
+    ]
+    return [Field("Discord reward roles that failed", "\n".join(lines), inline=False)]
 
 
 def _row(program: Program, summary: ProgramSummary) -> tuple[str, ...]:

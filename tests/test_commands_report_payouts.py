@@ -280,3 +280,30 @@ async def test_affbot_export_writes_csv(tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+async def test_report_shows_reward_roles_discord_refused(
+    database: Database, manager: Chat, alice: Chat, clock: Clock
+) -> None:
+    await manager("/program add shop https://shop.example 10%")
+    await alice("/join shop")
+    before = await manager("/report")
+    assert not [f for f in before.fields if f.name.startswith("Discord reward roles")]
+    async with database.transaction() as store:
+        affiliate = await store.affiliates.by_identity("console", "alice")
+        assert affiliate is not None
+        await store.reward_roles.queue(affiliate.id, ["555"], ["777"], "grant", now=clock.now)
+        (change,) = await store.reward_roles.pending()
+        await store.reward_roles.finish(
+            change.id,
+            error="Discord refused: the bot needs the Manage Roles permission",
+            now=clock.now,
+        )
+    report = await manager("/report")
+    problems = {field.name: field.value for field in report.fields}[
+        "Discord reward roles that failed"
+    ]
+    assert problems == (
+        f"grant role 777 for affiliate #{affiliate.id}: "
+        "Discord refused: the bot needs the Manage Roles permission"
+    )

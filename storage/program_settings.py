@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import programs
@@ -33,6 +33,17 @@ class ProgramSettingsRepository:
     ) -> None:
         """Store the whole settings document (callers read, change and write it back)."""
         await self._update(program_id, now, settings=settings)
+
+    async def set_flag(self, program_id: int, key: str, value: Any, *, now: datetime) -> None:
+        """Set one key of the settings document, keeping the others (no-op for no program)."""
+        current = (
+            await self._connection.execute(
+                select(programs.c.settings).where(programs.c.id == program_id)
+            )
+        ).first()
+        if current is None:
+            return
+        await self.replace_settings(program_id, {**(current.settings or {}), key: value}, now=now)
 
     async def _update(self, program_id: int, now: datetime, **values: Any) -> None:
         await self._connection.execute(

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import insert_ignoring_conflicts
-from storage.schema import conversions, programs
+from storage.program_settings import ProgramSettingsRepository
+from storage.schema import conversions
 
 SIGNUP_REFERRALS = "signup_referrals"  # the program setting that turns them on
 
@@ -99,20 +100,8 @@ class ReferralRepository:
 
     async def set_signup_referrals(self, program_id: int, enabled: bool, *, now: datetime) -> None:
         """Turn deep-link signup referrals on or off for a program (its settings JSON)."""
-        row = (
-            await self._connection.execute(
-                select(programs.c.settings).where(programs.c.id == program_id)
-            )
-        ).first()
-        if row is None:
-            return
-        settings = dict(row.settings or {})
-        settings[SIGNUP_REFERRALS] = enabled
-        await self._connection.execute(
-            update(programs)
-            .where(programs.c.id == program_id)
-            .values(settings=settings, updated_at=now)
-        )
+        settings = ProgramSettingsRepository(self._connection)
+        await settings.set_flag(program_id, SIGNUP_REFERRALS, enabled, now=now)
 
 
 def _signup(row: Any) -> SignupReferral:

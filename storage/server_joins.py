@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import insert_ignoring_conflicts
+from storage.program_settings import ProgramSettingsRepository
 from storage.schema import discord_invites, programs, server_joins
 
 JoinStatus = Literal["joined", "left"]
@@ -209,18 +210,8 @@ class ServerJoinRepository:
 
     async def set_program_invites(self, program_id: int, enabled: bool, *, now: datetime) -> None:
         """Switch personal server invites on or off for a program (``settings`` flag)."""
-        current = (
-            await self._connection.execute(
-                select(programs.c.settings).where(programs.c.id == program_id)
-            )
-        ).scalar()
-        settings = dict(current or {})
-        settings[INVITES_SETTING] = enabled
-        await self._connection.execute(
-            update(programs)
-            .where(programs.c.id == program_id)
-            .values(settings=settings, updated_at=now)
-        )
+        settings = ProgramSettingsRepository(self._connection)
+        await settings.set_flag(program_id, INVITES_SETTING, enabled, now=now)
 
 
 def _invite(row: Any) -> ServerInvite:

@@ -105,11 +105,29 @@ def hash_network(salt: str, address: str) -> str:
 
     Fraud rules count clicks per network as well as per address: a flood spread over a
     block of addresses is still one source. Anything that is not an address hashes as is.
+    Dotted-quad IPv4, nearly every click, takes a string fast path: parsing it with
+    ``ipaddress`` cost 10 µs, a third of a whole redirect.
     """
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return hash_ip(salt, address)
-    prefix = 24 if parsed.version == 4 else 48
-    network = ipaddress.ip_network(f"{parsed}/{prefix}", strict=False)
+    network = _ipv4_network(address)
+    if network is None:
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return hash_ip(salt, address)
+        prefix = 24 if parsed.version == 4 else 48
+        network = str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
     return hash_ip(salt, f"net:{network}")
+
+
+def _ipv4_network(address: str) -> str | None:
+    """``a.b.c.0/24`` for a canonical dotted-quad IPv4 address, else ``None`` (the caller
+    then lets ``ipaddress`` decide, so both paths agree on every input)."""
+    parts = address.split(".")
+    if len(parts) != 4:
+        return None
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or len(part) > 3:
+            return None
+        if (part[0] == "0" and len(part) > 1) or int(part) > 255:
+            return None
+    return f"{parts[0]}.{parts[1]}.{parts[2]}.0/24"

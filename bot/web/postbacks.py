@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.web.pages import json_body, json_error
 from bot.web.postback_auth import verify
+from bot.web.rate_limit import LIMITS, refused
 from bot.web.state import TRACKING
 from commands.postback_fields import (
     ConversionRejected,
@@ -36,6 +37,8 @@ FORM = "application/x-www-form-urlencoded"
 
 
 async def postback(request: web.Request) -> web.Response:
+    if (limited := refused(request, request.app[LIMITS].postbacks, postback=True)) is not None:
+        return limited  # before the body is read: a flood costs no parsing
     tracking = request.app[TRACKING]
     metrics = tracking.metrics
     try:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from aiohttp import web
 
 from bot.web.pages import NO_STORE, page
+from bot.web.rate_limit import LIMITS, refused
 from bot.web.routes import RouteKind
 from bot.web.state import TRACKING
 from bot.web.visitors import classify, hash_ip, hash_network, referer_host
@@ -28,6 +29,8 @@ MAX_CODE_LENGTH = 32
 
 async def redirect(request: web.Request) -> web.StreamResponse:
     """302 to the program's destination with a fresh click id (or to its fallback)."""
+    if (limited := refused(request, request.app[LIMITS].redirects, postback=False)) is not None:
+        return limited
     tracking = request.app[TRACKING]
     metrics = tracking.metrics
     code = request.match_info["code"]

@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.config import TrackingConfig
 from bot.web.pages import NO_STORE
 from bot.web.postbacks import postback
-from bot.web.rate_limit import LIMITS, Limits, RateLimiter, rate_limit
+from bot.web.rate_limit import LIMITS, Limits, RateLimiter
 from bot.web.redirects import redirect
 from bot.web.state import TRACKING, TrackingState
 from commands.fraud_rules import FraudRules
@@ -35,7 +35,6 @@ def build_web_app(
     tracking_config = config or TrackingConfig()
     app = web.Application(
         client_max_size=tracking_config.max_body_bytes + _AIOHTTP_BODY_SLACK,
-        middlewares=[rate_limit],
     )
     app[LIMITS] = Limits(
         redirects=RateLimiter(

@@ -20,35 +20,55 @@ from storage.clicks import NewClick
 from storage.fraud import CounterKey, NewFlag
 
 
+class Baselines:
+    """Each link's click baseline per window, kept in memory: it is the mean of the
+    windows *before* the current one, which no longer change, so one read per link and
+    window is enough however many batches arrive."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int], list[int]] = {}
+
+    async def history(
+        self, store: Store, link_id: int, window_start: int, windows: int
+    ) -> list[int]:
+        key = (link_id, window_start)
+        found = self._known.get(key)
+        if found is None:
+            found = await store.fraud.link_history(link_id, window_start, windows)
+            if len(self._known) >= self.MAX_ENTRIES:
+                self._known.clear()
+            self._known[key] = found
+        return found
+
+
+Crossing = tuple[CounterKey, str, int, int]  # counter, rule, total, threshold or baseline
+
+
 async def screen_clicks(
-    store: Store, batch: Sequence[NewClick], *, rules: FraudRules, now: datetime
+    store: Store,
+    batch: Sequence[NewClick],
+    *,
+    rules: FraudRules,
+    now: datetime,
+    baselines: Baselines | None = None,
 ) -> list[int]:
-    """Count a batch and flag floods; returns the ids of new flags."""
+    """Count a batch and flag floods; returns the ids of new flags.
+
+    A rule is judged only when this batch carried a counter across its threshold, so a
+    flood already flagged in this window costs nothing more on each later batch.
+    """
     if not rules.enabled or not batch:
         return []
-    counts: Counter[CounterKey] = Counter()
-    for click in batch:
-        window = int(click.occurred_at.timestamp()) // rules.window_seconds
-        start = window * rules.window_seconds
-        counts[CounterKey(click.link_id, "ip", click.ip_hash, start)] += 1
-        if click.net_hash:
-            counts[CounterKey(click.link_id, "net", click.net_hash, start)] += 1
-        counts[CounterKey(click.link_id, "link", "", start)] += 1
-    await store.fraud.add_clicks(counts)
-    totals = await store.fraud.counters(counts)
-    flags: list[tuple[CounterKey, str, int, int]] = []
+    baselines = baselines or Baselines()
+    counts = _count(batch, rules.window_seconds)
+    totals = await store.fraud.add_clicks(counts)
+    flags: list[Crossing] = []
     for key, total in totals.items():
-        if key.scope == "ip" and total >= rules.clicks_per_ip:
-            flags.append((key, RULE_IP_FLOOD, total, rules.clicks_per_ip))
-        elif key.scope == "net" and total >= rules.clicks_per_network:
-            flags.append((key, RULE_NET_FLOOD, total, rules.clicks_per_network))
-        elif key.scope == "link" and total >= rules.spike_min_clicks:
-            history = await store.fraud.link_history(
-                key.link_id, key.window_start, rules.baseline_windows
-            )
-            baseline = sum(history) / len(history) if history else 0
-            if history and total >= baseline * rules.spike_factor:
-                flags.append((key, RULE_RATE_SPIKE, total, round(baseline)))
+        crossing = await _crossing(store, key, total - counts[key], total, rules, baselines)
+        if crossing is not None:
+            flags.append(crossing)
     if not flags:
         return []
     owners = await store.fraud.link_owners(key.link_id for key, *_ in flags)
@@ -74,3 +94,42 @@ async def screen_clicks(
             )
         )
     return await raise_flags(store, new_flags, rules=rules, now=now)
+
+
+def _count(batch: Sequence[NewClick], window_seconds: int) -> Counter[CounterKey]:
+    """The batch's clicks per (link, visitor), (link, /24) and link, per window."""
+    counts: Counter[CounterKey] = Counter()
+    for click in batch:
+        start = int(click.occurred_at.timestamp()) // window_seconds * window_seconds
+        counts[CounterKey(click.link_id, "ip", click.ip_hash, start)] += 1
+        if click.net_hash:
+            counts[CounterKey(click.link_id, "net", click.net_hash, start)] += 1
+        counts[CounterKey(click.link_id, "link", "", start)] += 1
+    return counts
+
+
+async def _crossing(
+    store: Store,
+    key: CounterKey,
+    before: int,
+    total: int,
+    rules: FraudRules,
+    baselines: Baselines,
+) -> Crossing | None:
+    """The rule this counter's step from ``before`` to ``total`` crossed, if any."""
+    if key.scope == "ip":
+        if before < rules.clicks_per_ip <= total:
+            return key, RULE_IP_FLOOD, total, rules.clicks_per_ip
+    elif key.scope == "net":
+        if before < rules.clicks_per_network <= total:
+            return key, RULE_NET_FLOOD, total, rules.clicks_per_network
+    elif key.scope == "link" and total >= rules.spike_min_clicks:
+        history = await baselines.history(
+            store, key.link_id, key.window_start, rules.baseline_windows
+        )
+        if history:  # a new link has no baseline to be far above
+            baseline = sum(history) / len(history)
+            threshold = max(rules.spike_min_clicks, baseline * rules.spike_factor)
+            if before < threshold <= total:
+                return key, RULE_RATE_SPIKE, total, round(baseline)
+    return None

@@ -35,8 +35,7 @@ async def screen_referral(
         return []
     start = int(now.timestamp()) // rules.window_seconds * rules.window_seconds
     key = CounterKey(link.id, "signup", "", start)
-    await store.fraud.add_clicks({key: 1})
-    total = (await store.fraud.counters([key])).get(key, 0)
+    total = (await store.fraud.add_clicks({key: 1})).get(key, 0)
     flags = []
     if total >= rules.referrals_per_code:
         flags.append(

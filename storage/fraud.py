@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import insert_ignoring_conflicts
@@ -154,17 +155,27 @@ class FraudRepository:
         )
         return result.rowcount == 1
 
-    async def add_clicks(self, counts: Mapping[CounterKey, int]) -> None:
-        """Add a batch's click counts to the counters (one statement for the batch)."""
+    async def add_clicks(self, counts: Mapping[CounterKey, int]) -> dict[CounterKey, int]:
+        """Add a batch's click counts to the counters and return their new totals.
+
+        One upsert with ``RETURNING`` for the whole batch: the totals come back from the
+        rows just written, so no read ever touches a counter the batch did not (a popular
+        link has a counter per visitor per window; reading them all back on every batch
+        cost more than writing the clicks).
+        """
         if not counts:
-            return
-        dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(fraud_click_counters)
-        statement = statement.on_conflict_do_update(
+            return {}
+        if self._connection.dialect.name == "sqlite":
+            return await self._add_clicks_sqlite(counts)
+        table = fraud_click_counters
+        insert = postgresql.insert(table)
+        statement = insert.on_conflict_do_update(
             index_elements=["link_id", "scope", "key_hash", "window_start"],
-            set_={"clicks": fraud_click_counters.c.clicks + statement.excluded.clicks},
+            set_={"clicks": table.c.clicks + insert.excluded.clicks},
+        ).returning(
+            table.c.link_id, table.c.scope, table.c.key_hash, table.c.window_start, table.c.clicks
         )
-        await self._connection.execute(
+        rows = await self._connection.execute(
             statement,
             [
                 {
@@ -177,27 +188,28 @@ class FraudRepository:
                 for key, count in counts.items()
             ],
         )
+        return {CounterKey(int(row[0]), row[1], row[2], int(row[3])): int(row[4]) for row in rows}
 
-    async def counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
-        """The current totals of the given counters (after a batch was added)."""
-        wanted = set(keys)
-        if not wanted:
-            return {}
-        links = {key.link_id for key in wanted}
-        windows = {key.window_start for key in wanted}
-        rows = await self._connection.execute(
-            select(fraud_click_counters).where(
-                and_(
-                    fraud_click_counters.c.link_id.in_(links),
-                    fraud_click_counters.c.window_start.in_(windows),
-                )
-            )
-        )
-        found = {
-            CounterKey(row.link_id, row.scope, row.key_hash, row.window_start): int(row.clicks)
-            for row in rows
-        }
-        return {key: found[key] for key in wanted if key in found}
+    async def _add_clicks_sqlite(self, counts: Mapping[CounterKey, int]) -> dict[CounterKey, int]:
+        """SQLite: plain values straight to aiosqlite in multi-row statements, inside the
+        transaction SQLAlchemy began on this connection, as ``ClickRepository.add_many``
+        does; Core's per-row parameter handling cost more than the upsert itself."""
+        raw = await self._connection.get_raw_connection()
+        driver = raw.driver_connection
+        if driver is None:  # pragma: no cover - a checked-out connection has one
+            raise RuntimeError("the SQLite connection has no driver connection")
+        items = list(counts.items())
+        totals: dict[CounterKey, int] = {}
+        for start in range(0, len(items), _COUNTER_CHUNK):
+            chunk = items[start : start + _COUNTER_CHUNK]
+            values = [
+                value
+                for key, count in chunk
+                for value in (key.link_id, key.scope, key.key_hash, key.window_start, count)
+            ]
+            for row in await driver.execute_fetchall(_sqlite_counter_upsert(len(chunk)), values):
+                totals[CounterKey(int(row[0]), row[1], row[2], int(row[3]))] = int(row[4])
+        return totals
 
     async def link_history(self, link_id: int, before: int, windows: int) -> list[int]:
         """The link's total clicks in each of the ``windows`` windows before ``before``."""
@@ -293,4 +305,18 @@ def _flag(row: Any) -> Flag:
         created_at=row.created_at,
         decided_at=row.decided_at,
         decided_by=row.decided_by,
+    )
+
+
+_COUNTER_CHUNK = 100
+
+
+@lru_cache(maxsize=8)
+def _sqlite_counter_upsert(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT INTO fraud_click_counters (link_id, scope, key_hash, window_start, clicks) "  # noqa: S608
+        f"VALUES {values} ON CONFLICT (link_id, scope, key_hash, window_start) "
+        "DO UPDATE SET clicks = fraud_click_counters.clicks + excluded.clicks "
+        "RETURNING link_id, scope, key_hash, window_start, clicks"
     )

@@ -253,3 +253,25 @@ async def test_a_conversion_rate_far_above_the_programs_is_flagged(database: Dat
     assert flag.affiliate_id == bob.affiliate.id
     assert flag.evidence["rate_percent"] == 50.0
     assert flag.evidence["program_rate_percent"] == 1.0
+
+
+async def test_a_spike_crossing_its_threshold_on_a_later_batch_is_flagged_once(
+    database: Database,
+) -> None:
+    """Rules are judged when a batch carries a counter across its threshold: a spike
+    that builds up over several batches of one buffer is caught, and only once."""
+    seeded = await seed(database)
+    quiet = replace(RULES, clicks_per_ip=1000, clicks_per_network=1000)
+    for hour in range(1, 4):
+        at = NOON - timedelta(hours=hour)
+        await write(database, [visit(seeded, f"192.0.2.{hour}", at) for _ in range(2)], quiet)
+    buffer = ClickBuffer(
+        database, batch_size=1000, flush_seconds=60, metrics=Metrics(), fraud=quiet
+    )
+    for size in (4, 4, 4, 4):  # 4, 8 (under 10), 12 (crosses max(10, 2 x 5)), 16
+        for n in range(size):
+            buffer.add(visit(seeded, f"10.{n}.0.1", NOON))
+        assert await buffer.flush()
+    flags = await open_flags(database)
+    assert [flag.rule for flag in flags] == ["rate-spike"]
+    assert flags[0].evidence["clicks"] == 12

@@ -81,3 +81,34 @@ async def test_first_click_badge_once_per_affiliate_with_one_statement_per_batch
 async def test_an_empty_batch_awards_nothing(database: Database) -> None:
     async with database.transaction() as store:
         assert await store.rewards.award_to_link_owners([], "first-click", "x", at=NOON) == []
+
+
+async def test_one_buffer_skips_links_it_already_settled(database: Database) -> None:
+    """A busy link must not cost a badge transaction on every batch it gets."""
+    alice = await seed(database)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT") and "reward_badges" in statement:
+            statements.append(statement)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        buffer = ClickBuffer(database, batch_size=1000, flush_seconds=60, metrics=Metrics())
+        buffer.add(visit(alice, NOON))
+        assert await buffer.flush()
+        assert len(statements) == 1
+        for _ in range(3):  # the same link again: settled, no statement
+            buffer.add(visit(alice, NOON))
+            assert await buffer.flush()
+        assert len(statements) == 1
+        bob = await seed(database, user="bob")  # a link this buffer has not seen yet
+        buffer.add(visit(alice, NOON))
+        buffer.add(visit(bob, NOON))
+        assert await buffer.flush()
+        assert len(statements) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    async with database.read() as store:
+        assert [b.badge for b in await store.rewards.badges(bob.affiliate.id)] == ["first-click"]

@@ -16,7 +16,7 @@ import time
 
 from bot.web.metrics import Metrics
 from commands.badges import first_clicks
-from commands.fraud_clicks import screen_clicks
+from commands.fraud_clicks import Baselines, screen_clicks
 from commands.fraud_rules import FraudRules
 from storage import Database
 from storage.clicks import NewClick
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # log line, rather than letting memory grow without bound.
 MAX_PENDING = 1_000_000
 SHUTDOWN_ATTEMPTS = 5
+MAX_BADGED_LINKS = 100_000
 
 
 class ClickBuffer:
@@ -48,6 +49,10 @@ class ClickBuffer:
         self._fraud = fraud
         self._pending: list[NewClick] = []
         self._pending_ids: set[str] = set()
+        self._baselines = Baselines()
+        # Links whose owners already hold the first-click badge: badges are never taken
+        # back, so once a batch has settled a link, later batches skip the transaction.
+        self._badged_links: set[int] = set()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -141,7 +146,13 @@ class ClickBuffer:
             return
         try:
             async with self._writer, self._database.transaction() as store:
-                await screen_clicks(store, batch, rules=self._fraud, now=batch[-1].occurred_at)
+                await screen_clicks(
+                    store,
+                    batch,
+                    rules=self._fraud,
+                    now=batch[-1].occurred_at,
+                    baselines=self._baselines,
+                )
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -149,16 +160,22 @@ class ClickBuffer:
 
     async def _first_clicks(self, batch: list[NewClick]) -> None:
         """First-click badges for the batch's link owners, in their own transaction (one
-        set-based statement for the batch), like the fraud counters above."""
+        set-based statement for the batch), like the fraud counters above; skipped when
+        every link in the batch was settled by an earlier batch."""
+        link_ids = {click.link_id for click in batch} - self._badged_links
+        if not link_ids:
+            return
         try:
             async with self._writer, self._database.transaction() as store:
-                await first_clicks(
-                    store, (click.link_id for click in batch), now=batch[-1].occurred_at
-                )
+                await first_clicks(store, link_ids, now=batch[-1].occurred_at)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("first-click badges for %s clicks failed", len(batch))
+            return
+        if len(self._badged_links) > MAX_BADGED_LINKS:
+            self._badged_links.clear()
+        self._badged_links.update(link_ids)
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -4,6 +4,7 @@ words, and the affiliate's hashed address remembered (never a click, never the a
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,10 +12,13 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.config import TrackingConfig
+from bot.app import fraud_rules, ip_hash_salt
+from bot.config import TrackingConfig, load_config
 from bot.web.state import TRACKING
 from bot.web.visitors import hash_ip
-from commands.invocation import Services
+from commands import catalog
+from commands.dispatcher import Dispatcher
+from commands.invocation import Actor, Services, Settings
 from commands.ip_hashes import check_token, hash_address, instance_salt
 from storage import Database
 from storage.schema import affiliate_sightings, clicks
@@ -217,3 +221,41 @@ async def test_the_page_says_when_a_full_cap_sends_visitors_to_the_fallback(
     assert "Your link works: visitors go to the program's page" in before
     assert "cap reached" in after
     assert 'href="https://shop.example/full"' in after
+
+
+async def test_a_configured_salt_signs_link_and_page_alike_and_the_page_is_rate_limited(
+    database: Database, clock: Clock, tmp_path: Path
+) -> None:
+    config = load_config(
+        tmp_path / "none.toml",
+        {"AFFBOT_TRACKING__IP_HASH_SALT": "pepper", "AFFBOT_FRAUD__SELF_IP_DAYS": "0"},
+    )
+    assert ip_hash_salt(config) == "pepper"
+    assert fraud_rules(config).self_ip_days == 0
+    assert fraud_rules(config).customers_per_ip == 3
+    services = Services(
+        database=database,
+        settings=Settings(public_base_url=BASE_URL, ip_hash_salt=ip_hash_salt(config)),
+        clock=clock,
+        registry=catalog.load(),
+    )
+    assert "pepper" not in repr(services.settings)
+    seeded = await seed(database)
+    alice = Chat(Dispatcher(services.registry, services), Actor("console", "alice", "Alice"))
+    fields = {field.name: field.value for field in (await alice("/link shop")).fields}
+    path = fields["Check it yourself"].removeprefix(BASE_URL)
+    assert path.endswith(f"?t={check_token('pepper', seeded.link.code)}")
+    limited = TrackingConfig(
+        **{
+            **FAST.model_dump(),
+            "ip_hash_salt": config.tracking.ip_hash_salt,
+            "redirects_per_minute": 1,
+            "redirect_burst": 1,
+        }
+    )
+    async with running(services, limited) as client:
+        assert (await visit(client, path)).status == 200
+        refused = await visit(client, path)
+        assert refused.status == 429
+        assert "Retry-After" in refused.headers
+    assert len(await sightings(database)) == 1

@@ -76,6 +76,7 @@ async def open_core(
                     if config.discord.announce_ping_role_id
                     else None
                 ),
+                ip_hash_salt=ip_hash_salt(config),
             ),
             clock=clock,
             registry=catalog.load(),
@@ -269,6 +270,12 @@ def fraud_rules(config: Config) -> FraudRules:
     targets += [("discord", str(channel), "chat") for channel in section.alert_discord_channel_ids]
     values = section.model_dump(exclude={"alert_discord_channel_ids"})
     return FraudRules(**values, alert_targets=tuple(targets))
+
+
+def ip_hash_salt(config: Config) -> str | None:
+    """The configured IP hash salt, or ``None`` to use the one stored in the database."""
+    salt = config.tracking.ip_hash_salt
+    return salt.get_secret_value() if salt is not None else None
 
 
 def announce_targets(config: Config) -> tuple[tuple[str, str], ...]:

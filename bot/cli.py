@@ -214,6 +214,7 @@ async def _import_conversions(args: argparse.Namespace, config: Config) -> int:
                 rules=rules,
                 clock=core.services.clock,
                 progress=sys.stderr if sys.stderr.isatty() else None,
+                ip_hash_salt=core.services.settings.ip_hash_salt,
             )
         except (OSError, UnicodeDecodeError) as error:
             print(f"affbot: {args.file}: cannot be read: {error}", file=sys.stderr)  # noqa: T201

@@ -321,6 +321,12 @@ class FraudConfig(_Section):
     referral_inactive_days: int = Field(default=7, ge=1, le=365)
     referral_inactive_percent: int = Field(default=80, ge=1, le=100)
     referral_inactive_min: int = Field(default=10, ge=1, le=1_000_000)
+    # Self-referral by IP: a conversion from an address the affiliate opened their own
+    # link's check page from, within this many days of that visit (0 turns it off).
+    self_ip_days: int = Field(default=30, ge=0, le=3650)
+    # This many distinct customers of one affiliate converting from one customer IP within
+    # rate_days are flagged as one person posing as many.
+    customers_per_ip: int = Field(default=3, ge=2, le=1_000_000)
     # A managers-only Discord channel for alerts (Discord managers are a role, not ids).
     alert_discord_channel_ids: IdList = Field(default_factory=list)
 

@@ -12,11 +12,12 @@ import csv
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from commands.ip_hashes import instance_salt
 from commands.postback_fields import (
     ConversionRejected,
     attribution_fields,
@@ -84,6 +85,7 @@ async def import_conversions(
     rules: TrackingRules,
     clock: Callable[[], datetime],
     progress: TextIO | None = None,
+    ip_hash_salt: str | None = None,
 ) -> ImportSummary:
     """Record every row of a CSV file; see the module docstring for the rules.
 
@@ -91,10 +93,14 @@ async def import_conversions(
         program: the program's slug for files without a ``program`` column (it also
             overrides one).
         progress: where to draw a progress bar (a terminal), or ``None``.
+        ip_hash_salt: the configured ``tracking.ip_hash_salt``, if any; without it the
+            instance's stored salt is used, as the tracking server does, so a customer IP
+            in the file hashes exactly as one in a postback.
 
     Raises:
         OSError: the file cannot be read.
     """
+    rules = replace(rules, ip_salt=await instance_salt(database, ip_hash_salt, now=clock()))
     summary = ImportSummary()
     total = _count_rows(path) if progress is not None else 0
     bar = ProgressBar(progress, total) if progress is not None else None

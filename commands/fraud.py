@@ -52,8 +52,10 @@ async def list_flags(invocation: Invocation, period: str, program: str | None) -
 
     Each flag names the rule that fired (a click flood from one visitor or network, a
     conversion too soon after its click or without one, a transaction id used in another
-    program, a burst of reversals or of signup referrals) and its evidence: counts, times
-    and visitor hashes, never addresses. Settle one with /fraud review.
+    program, a burst of reversals or of signup referrals, a customer who is the affiliate
+    (their own chat account, or an address they checked their own link from), many
+    customers behind one customer IP) and its evidence: counts, times and visitor hashes,
+    never addresses. Settle one with /fraud review.
     """
     span = periods.period(period, invocation.now, invocation.settings.timezone)
     async with invocation.database.read() as store:

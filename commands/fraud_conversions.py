@@ -19,12 +19,15 @@ from commands.fraud_rules import (
     RULE_NO_CLICK,
     RULE_REVERSALS,
     RULE_SELF_CUSTOMER,
+    RULE_SELF_IP,
+    RULE_SHARED_CUSTOMER_IP,
     RULE_TOO_FAST,
     FraudRules,
     holds_flagged,
 )
 from commands.postback_fields import ConversionInput
 from storage import Store
+from storage.clicks import ClickRef
 from storage.fraud import NewFlag
 from storage.programs import Program
 
@@ -35,10 +38,15 @@ _CHAT_CUSTOMER = re.compile(r"^(telegram|discord|console):([A-Za-z0-9_.-]{1,64})
 
 @dataclass(frozen=True, slots=True)
 class Screening:
-    """What the rules found about one new conversion, and whether to hold it."""
+    """What the rules found about one new conversion, and whether to hold it.
+
+    ``related`` names earlier conversions a flag is also about, by the flag's dedupe key
+    (the other customers behind one shared IP).
+    """
 
     flags: list[NewFlag] = field(default_factory=list)
     hold: bool = False
+    related: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 async def screen_conversion(
@@ -68,6 +76,7 @@ async def screen_conversion(
             )
         )
 
+    click = None
     if click_id is not None:
         click = await store.clicks.by_click_id(click_id)
         if click is not None:
@@ -86,10 +95,87 @@ async def screen_conversion(
     others = await store.fraud.other_programs_with_txn(data.txn_id, program.id)
     if others:
         flag(RULE_DUPLICATE_TXN, other_programs=len(others))
+    own_ip = await _self_ip_evidence(store, data, affiliate_id, click, rules)
+    if own_ip is not None:
+        flag(RULE_SELF_IP, **own_ip)
     rate = await _rate_evidence(store, program, affiliate_id, data.occurred_at, rules)
     if rate is not None:
         flags.append(rate)
-    return Screening(flags, hold=bool(flags) and holds_flagged(program.settings))
+    related: dict[str, tuple[int, ...]] = {}
+    shared = await _shared_ip_flag(store, program, data, affiliate_id, rules)
+    if shared is not None:
+        flags.append(shared[0])
+        related[shared[0].dedupe_key] = shared[1]
+    hold = bool(flags) and holds_flagged(program.settings)
+    return Screening(flags, hold=hold, related=related)
+
+
+async def _self_ip_evidence(
+    store: Store,
+    data: ConversionInput,
+    affiliate_id: int,
+    click: ClickRef | None,
+    rules: FraudRules,
+) -> dict[str, object] | None:
+    """Self-referral by IP: the visitor (the reported customer IP, else the attributed
+    click's visitor) is at an address the earning affiliate opened their own link's check
+    page from, within ``self_ip_days`` of the time they were seen there (one indexed read).
+    """
+    if rules.self_ip_days <= 0:
+        return None
+    if data.customer_ip_hash is not None:
+        visitor, source = data.customer_ip_hash, "customer ip"
+    elif click is not None and click.ip_hash:
+        visitor, source = click.ip_hash, "click"
+    else:
+        return None
+    seen = await store.sightings.find(affiliate_id, visitor)
+    if seen is None:
+        return None
+    window = timedelta(days=rules.self_ip_days)
+    if not seen.first_seen_at - window <= data.occurred_at <= seen.last_seen_at + window:
+        return None
+    return {
+        "visitor_hash": visitor[:16],
+        "affiliate_seen_at": seen.last_seen_at.isoformat(),
+        "source": source,
+    }
+
+
+async def _shared_ip_flag(
+    store: Store, program: Program, data: ConversionInput, affiliate_id: int, rules: FraudRules
+) -> tuple[NewFlag, tuple[int, ...]] | None:
+    """Many distinct customers of one affiliate converting from one customer IP within
+    ``rate_days``: one person posing as many customers. One indexed read, and only for a
+    conversion that came with a customer IP."""
+    if data.customer_ip_hash is None:
+        return None
+    since = data.occurred_at - timedelta(days=rules.rate_days)
+    earlier = await store.fraud.conversions_at_customer_ip(
+        program.id, affiliate_id, data.customer_ip_hash, since
+    )
+    customers = {customer for _, customer in earlier if customer is not None}
+    if data.customer_id is not None:
+        customers.add(data.customer_id)
+    if len(customers) < rules.customers_per_ip:
+        return None
+    prefix = data.customer_ip_hash[:16]
+    day = int(data.occurred_at.timestamp()) // 86_400
+    flag = NewFlag(
+        dedupe_key=f"{RULE_SHARED_CUSTOMER_IP}:{program.id}:{affiliate_id}:{prefix}:{day}",
+        rule=RULE_SHARED_CUSTOMER_IP,
+        program_id=program.id,
+        affiliate_id=affiliate_id,
+        link_id=None,
+        evidence={
+            "customer_ip_hash": prefix,
+            "customers": len(customers),
+            "conversions": len(earlier) + 1,
+            "threshold": rules.customers_per_ip,
+            "days": rules.rate_days,
+        },
+    )
+    return flag, tuple(conversion_id for conversion_id, _ in earlier)
 
 
 async def _customer_is_affiliate(store: Store, customer_id: str | None, affiliate_id: int) -> bool:
@@ -142,17 +228,24 @@ async def _rate_evidence(
 async def record_screening(
     store: Store, screening: Screening, conversion_id: int, *, rules: FraudRules, now: datetime
 ) -> list[int]:
-    """Raise the screening's flags for the stored conversion; returns new flag ids."""
-    if not screening.flags:
-        return []
-    return await raise_flags(
-        store,
-        screening.flags,
-        rules=rules,
-        now=now,
-        conversion_id=conversion_id,
-        held=screening.hold,
-    )
+    """Raise the screening's flags for the stored conversion; returns new flag ids.
+
+    A flag already open under the same dedupe key (a rule judged per affiliate and day)
+    names this conversion too, so a conversion held for review always has a flag whose
+    review settles it.
+    """
+    raised = []
+    for flag in screening.flags:
+        new = await raise_flags(
+            store, [flag], rules=rules, now=now, conversion_id=conversion_id, held=screening.hold
+        )
+        if new:
+            for earlier in screening.related.get(flag.dedupe_key, ()):
+                await store.fraud.attach(new[0], earlier, held=False)
+            raised += new
+        elif (open_id := await store.fraud.open_flag_id(flag.dedupe_key)) is not None:
+            await store.fraud.attach(open_id, conversion_id, held=screening.hold)
+    return raised
 
 
 async def screen_reversal(

@@ -24,6 +24,8 @@ RULE_REFERRAL_BURST = "referral-burst"
 RULE_NEW_ACCOUNT = "new-account"
 RULE_INACTIVE_REFERRALS = "inactive-referrals"
 RULE_SELF_CUSTOMER = "self-customer"
+RULE_SELF_IP = "self-ip"
+RULE_SHARED_CUSTOMER_IP = "shared-customer-ip"
 
 RULE_TEXT = {
     RULE_IP_FLOOD: "many clicks on one link from one visitor",
@@ -38,6 +40,8 @@ RULE_TEXT = {
     RULE_NEW_ACCOUNT: "referred account created moments before joining",
     RULE_INACTIVE_REFERRALS: "most referred accounts on one code never came back",
     RULE_SELF_CUSTOMER: "the customer is the affiliate's own chat account",
+    RULE_SELF_IP: "the customer's IP is one the affiliate checked their own link from",
+    RULE_SHARED_CUSTOMER_IP: "many customers of one affiliate converting from one IP",
 }
 
 
@@ -68,6 +72,12 @@ class FraudRules:
     referral_inactive_days: int = 7
     referral_inactive_percent: int = 80
     referral_inactive_min: int = 10
+    # A conversion whose visitor IP hash the affiliate was seen at (their link's check page)
+    # within this many days is self-referral (0 turns the rule off).
+    self_ip_days: int = 30
+    # This many distinct customers of one affiliate, converting from one customer IP within
+    # rate_days, are one person posing as many.
+    customers_per_ip: int = 3
     alert_targets: tuple[tuple[str, str, TargetKind], ...] = ()
 
 

@@ -57,9 +57,16 @@ class Settings:
     # The Discord role ``/announce --ping`` pings in announcement posts (config); no role:
     # nobody can be pinged.
     announce_ping_role: str | None = None
+    # ``[tracking] ip_hash_salt`` when configured; otherwise the instance's stored salt is
+    # used (``commands.ip_hashes.settle_salt``), as the tracking server does.
+    ip_hash_salt: str | None = field(default=None, repr=False)
 
     def link_url(self, code: str) -> str:
         return f"{self.public_base_url}/r/{code}"
+
+    def check_url(self, code: str, token: str) -> str:
+        """The private page where a link's owner checks it (``/r/<code>/check``)."""
+        return f"{self.public_base_url}/r/{code}/check?t={token}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from commands.catalog import command
 from commands.errors import NotFound, Refused
 from commands.invocation import Invocation
+from commands.ip_hashes import check_token, settle_salt
 from commands.registry import Audience, Param
 from commands.reply import Button, Field, Reply, Visibility
 from commands.validation import campaign as check_campaign
@@ -32,7 +33,11 @@ from storage.programs import Program
 async def link(invocation: Invocation, program: str, campaign: str | None) -> Reply:
     """Gives your personal link for a program. It is the same link every time for the same
     program and campaign, so links you already shared keep counting. Add a campaign label
-    to tell your channels apart in /stats."""
+    to tell your channels apart in /stats.
+
+    The private check link shows whether your link works right now and where it leads,
+    without counting a click; visits and purchases from the device you open it on, through
+    your own link, are then recognised as your own."""
     affiliate = invocation.require_affiliate()
     if affiliate.status == "suspended":
         raise Refused("Your affiliate account is suspended, so no new links can be given out.")
@@ -53,16 +58,26 @@ async def link(invocation: Invocation, program: str, campaign: str | None) -> Re
         tracked = await store.links.ensure(
             affiliate.id, found.id, campaign or "", now=invocation.now
         )
+        salt = await settle_salt(store, invocation.settings.ip_hash_salt, now=invocation.now)
     url = invocation.settings.link_url(tracked.code)
+    check = invocation.settings.check_url(tracked.code, check_token(salt, tracked.code))
     fields = [Field("Link", url, inline=False)]
     if campaign:
         fields.append(Field("Campaign", campaign))
     return Reply(
         title=f"Your link for {found.name}",
         text="Share this link; every click and sale through it counts for you.",
-        fields=(*fields, Field("Share text", share_text(found, url), inline=False)),
+        fields=(
+            *fields,
+            Field("Share text", share_text(found, url), inline=False),
+            Field("Check it yourself", check, inline=False),
+        ),
         buttons=(Button("Open link", url),),
-        notes=(f"More ready-made posts and banners: /materials {found.slug}",),
+        notes=(
+            "Keep the check link to yourself: open it to check your link; it does not "
+            "count as a click.",
+            f"More ready-made posts and banners: /materials {found.slug}",
+        ),
         visibility=Visibility.PRIVATE,
     )
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
+from commands.ip_hashes import canonical_address, hash_address
 from commands.money import check_currency, to_minor
 from storage.conversions import ConversionKind, ConversionStatus
 from storage.programs import Program
@@ -39,6 +40,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "status": ("status", "conversion_status", "state"),
     "occurred_at": ("occurred_at", "timestamp", "conversion_time", "event_time", "created_at"),
     "customer_id": ("customer_id", "customerid", "customer", "user_id", "userid"),
+    "customer_ip": (
+        "customer_ip",
+        "ip",
+        "user_ip",
+        "client_ip",
+        "ip_address",
+        "customer_ip_address",
+    ),
     "kind": ("kind", "type", "conversion_type", "event"),
 }
 STATUS_WORDS: dict[str, ConversionStatus] = {
@@ -103,6 +112,9 @@ class ConversionInput:
     click_id: str | None
     code: str | None
     customer_id: str | None
+    # The customer's IP, salted and hashed as soon as it is validated: the address itself
+    # goes no further than this module.
+    customer_ip_hash: str | None = None
 
 
 AuthMode = Literal["token", "hmac", "standard-webhooks"]
@@ -168,8 +180,14 @@ def attribution_fields(raw: Mapping[str, str]) -> dict[str, str]:
     return {key: fields[key] for key in ("program", "click_id", "code") if key in fields}
 
 
-def validate(fields: Mapping[str, str], program: Program, now: datetime) -> ConversionInput:
+def validate(
+    fields: Mapping[str, str], program: Program, now: datetime, *, ip_salt: str = ""
+) -> ConversionInput:
     """Check every field against the program and convert it.
+
+    Args:
+        ip_salt: the instance's IP hash salt (``commands.ip_hashes``); needed only when a
+            ``customer_ip`` is given, which is hashed with it here and never kept raw.
 
     Raises:
         ConversionRejected: the first bad field, with a sentence for the network's logs.
@@ -198,6 +216,7 @@ def validate(fields: Mapping[str, str], program: Program, now: datetime) -> Conv
         click_id=click_id,
         code=code,
         customer_id=_text(fields, "customer_id"),
+        customer_ip_hash=_customer_ip_hash(fields.get("customer_ip"), ip_salt),
     )
 
 
@@ -210,6 +229,19 @@ def _text(fields: Mapping[str, str], name: str) -> str | None:
     if any(unicodedata.category(char) == "Cc" for char in value):
         raise ConversionRejected(name, f"{name} contains control characters")
     return value
+
+
+def _customer_ip_hash(value: str | None, salt: str) -> str | None:
+    """The salted hash of a reported customer IP (the refusal never repeats the value, so
+    no address reaches a log or the network's error body)."""
+    if value is None:
+        return None
+    address = canonical_address(value)
+    if address is None:
+        raise ConversionRejected("customer_ip", "customer_ip is not an IPv4 or IPv6 address")
+    if not salt:
+        raise RuntimeError("a customer_ip arrived but no IP hash salt was settled")
+    return hash_address(salt, address)
 
 
 def _kind(value: str | None) -> ConversionKind:

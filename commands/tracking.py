@@ -51,6 +51,9 @@ class TrackingRules:
     fraud: FraudRules = field(default_factory=FraudRules)
     # Where public tier promotions are posted: ``Settings.announce_targets``.
     announce_targets: tuple[tuple[str, str], ...] = ()
+    # The IP hash salt (``commands.ip_hashes``) a reported customer IP is hashed with; the
+    # tracking server and the importer settle it before recording anything.
+    ip_salt: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,7 @@ async def record_conversion(
     Raises:
         ConversionRejected: bad input or a refused status change; nothing was written.
     """
-    data = validate(fields, program, now)
+    data = validate(fields, program, now, ip_salt=rules.ip_salt)
     async with database.transaction() as store:
         existing = await store.conversions.by_txn(program.id, data.txn_id)
         if existing is None:
@@ -228,6 +231,7 @@ async def _insert(
         over_cap=over_cap,
         customer_id=data.customer_id,
         occurred_at=data.occurred_at,
+        customer_ip_hash=data.customer_ip_hash,
     )
     conversion_id = await store.conversions.insert(new, now=now)
     if conversion_id is None:

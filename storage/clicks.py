@@ -68,13 +68,15 @@ class NewClick:
 
 @dataclass(frozen=True, slots=True)
 class ClickRef:
-    """What a conversion needs from its click: the link it came through, and when."""
+    """What a conversion needs from its click: the link it came through, when, and the
+    visitor's salted IP hash (for self-referral by IP)."""
 
     click_id: str
     link_id: int
     affiliate_id: int
     program_id: int
     occurred_at: datetime
+    ip_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,7 @@ class ClickRepository:
                     clicks.c.click_id,
                     clicks.c.link_id,
                     clicks.c.occurred_at,
+                    clicks.c.ip_hash,
                     links.c.affiliate_id,
                     links.c.program_id,
                 )
@@ -144,6 +147,7 @@ class ClickRepository:
             affiliate_id=row.affiliate_id,
             program_id=row.program_id,
             occurred_at=row.occurred_at,
+            ip_hash=row.ip_hash,
         )
 
     async def counts_for_affiliate(

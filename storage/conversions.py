@@ -37,6 +37,8 @@ class NewConversion:
     over_cap: bool
     customer_id: str | None
     occurred_at: datetime
+    # The salted hash of the customer's IP, when the network reported one; never the address.
+    customer_ip_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Conversion:
     occurred_at: datetime
     created_at: datetime
     updated_at: datetime
+    customer_ip_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ class ConversionRepository:
                 status=new.status,
                 over_cap=new.over_cap,
                 customer_id=new.customer_id,
+                customer_ip_hash=new.customer_ip_hash,
                 occurred_at=new.occurred_at,
                 created_at=now,
                 updated_at=now,
@@ -272,6 +276,7 @@ def _conversion(row: Any) -> Conversion:
         occurred_at=row.occurred_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        customer_ip_hash=row.customer_ip_hash,
     )
 
 

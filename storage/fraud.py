@@ -89,6 +89,17 @@ class FraudRepository:
         row = (await self._connection.execute(statement)).first()
         return int(row[0]) if row else None
 
+    async def open_flag_id(self, dedupe_key: str) -> int | None:
+        """The id of the open flag with this dedupe key, if there is one."""
+        row = (
+            await self._connection.execute(
+                select(fraud_flags.c.id)
+                .where(fraud_flags.c.dedupe_key == dedupe_key[:200])
+                .where(fraud_flags.c.status == "open")
+            )
+        ).first()
+        return int(row[0]) if row else None
+
     async def attach(self, flag_id: int, conversion_id: int, *, held: bool) -> None:
         """Name a conversion the flag is about; ``held`` if it was kept pending for review."""
         await self._connection.execute(
@@ -290,6 +301,29 @@ class FraudRepository:
             .order_by(conversions.c.id)
         )
         return [int(row[0]) for row in rows]
+
+    async def conversions_at_customer_ip(
+        self,
+        program_id: int,
+        affiliate_id: int,
+        customer_ip_hash: str,
+        since: datetime,
+        *,
+        limit: int = 500,
+    ) -> list[tuple[int, str | None]]:
+        """(id, customer_id) of the affiliate's conversions in the program reported with
+        this customer IP hash since a time, oldest first, at most ``limit`` of them (read
+        from the (affiliate_id, customer_ip_hash) index)."""
+        rows = await self._connection.execute(
+            select(conversions.c.id, conversions.c.customer_id)
+            .where(conversions.c.affiliate_id == affiliate_id)
+            .where(conversions.c.customer_ip_hash == customer_ip_hash)
+            .where(conversions.c.program_id == program_id)
+            .where(conversions.c.occurred_at >= since)
+            .order_by(conversions.c.id)
+            .limit(limit)
+        )
+        return [(int(row.id), row.customer_id) for row in rows]
 
 
 def _flag(row: Any) -> Flag:

@@ -209,6 +209,9 @@ conversions = Table(
     Column("occurred_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # The customer's IP as the network reported it, salted and hashed like clicks.ip_hash
+    # (never the address): self-referral and one-person-many-customers rules match on it.
+    Column("customer_ip_hash", String(64)),
     _one_of("kind", "sale", "lead", "signup"),
     _one_of("status", "pending", "approved", "paid", "reversed"),
     CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
@@ -217,6 +220,7 @@ conversions = Table(
     Index(None, "affiliate_id", "occurred_at"),
     Index(None, "program_id", "occurred_at"),
     Index(None, "program_id", "customer_id"),
+    Index(None, "affiliate_id", "customer_ip_hash"),
 )
 
 # Every status a conversion reached, with the answer the network got for it. The unique
@@ -603,6 +607,20 @@ fraud_flag_conversions = Table(
     Column("conversion_id", ForeignKey("conversions.id", ondelete="CASCADE"), primary_key=True),
     Column("held", Boolean, nullable=False, server_default="0"),
     Index(None, "conversion_id"),
+)
+
+# The salted IP hashes an affiliate was seen at: written when they open their own link's
+# private check page (/r/<code>/check), the one place the bot learns where they are.
+# A conversion whose visitor hash matches one is self-referral by IP.
+affiliate_sightings = Table(
+    "affiliate_sightings",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("affiliate_id", ForeignKey("affiliates.id", ondelete="CASCADE"), nullable=False),
+    Column("ip_hash", String(64), nullable=False),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    UniqueConstraint("affiliate_id", "ip_hash"),
 )
 
 # One row per signup referral, to judge whether the referred account ever talked to the bot

@@ -25,6 +25,7 @@ from storage.reward_roles import RewardRoleRepository
 from storage.rewards import RewardRepository
 from storage.schedules import ScheduleRepository
 from storage.server_joins import ServerJoinRepository
+from storage.sightings import SightingRepository
 from storage.targets import TargetRepository
 from storage.weekly import WeeklyRepository
 
@@ -57,3 +58,4 @@ class Store:
         self.reward_roles = RewardRoleRepository(connection)
         self.fraud = FraudRepository(connection)
         self.referral_activity = ReferralActivityRepository(connection)
+        self.sightings = SightingRepository(connection)

@@ -14,6 +14,7 @@ from commands.dispatcher import Dispatcher
 from commands.reply import Button, Field, Image, Reply, Table, Visibility
 
 ROOT = Path(__file__).parents[1]
+TOKEN = re.compile(r"check\?t=[0-9a-f]{32}")
 CODE = re.compile(r"/r/[A-Za-z0-9]{8}")
 
 
@@ -23,7 +24,7 @@ async def converse(dispatcher: Dispatcher, lines: str, *, user: str, manager: bo
         dispatcher, user=user, manager=manager, stdin=io.StringIO(lines), stdout=out
     )
     await adapter.run()
-    return CODE.sub("/r/CODE", out.getvalue())
+    return TOKEN.sub("check?t=TOKEN", CODE.sub("/r/CODE", out.getvalue()))
 
 
 async def test_first_slice_through_the_console(dispatcher: Dispatcher) -> None:
@@ -65,7 +66,10 @@ async def test_first_slice_through_the_console(dispatcher: Dispatcher) -> None:
         "Share this link; every click and sale through it counts for you.\n"
         "Link: https://go.example.test/r/CODE\n"
         "Share text: Check out The Shop: https://go.example.test/r/CODE\n"
+        "Check it yourself: https://go.example.test/r/CODE/check?t=TOKEN\n"
         "[Open link] https://go.example.test/r/CODE\n"
+        "(Keep the check link to yourself: open it to check your link; it does not count as "
+        "a click.)\n"
         "(More ready-made posts and banners: /materials shop)\n"
         "(private: only you can see this)\n"
         "== Your stats, this month ==\n"

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import TrackingConfig
 from bot.web import build_web_app
+from commands.fraud_rules import FraudRules
 from commands.invocation import Services
 from storage import Database
 from storage.affiliates import Affiliate
@@ -71,10 +72,11 @@ async def seed(
 
 @asynccontextmanager
 async def running(
-    services: Services, config: TrackingConfig = FAST
+    services: Services, config: TrackingConfig = FAST, fraud: FraudRules | None = None
 ) -> AsyncIterator[TestClient[Any, Any]]:
     """The real tracking app on 127.0.0.1 and an ephemeral port; flushed when left."""
-    client: TestClient[Any, Any] = TestClient(TestServer(build_web_app(services, config)))
+    app = build_web_app(services, config, fraud)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
         yield client

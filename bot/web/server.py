@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot.config import TrackingConfig
+from bot.web.link_check import link_check
 from bot.web.pages import NO_STORE
 from bot.web.postbacks import postback
 from bot.web.rate_limit import LIMITS, Limits, RateLimiter
@@ -47,6 +48,7 @@ def build_web_app(
     app[SERVICES] = services
     app[TRACKING] = TrackingState.build(services, tracking_config, fraud)
     app.router.add_get("/r/{code}", redirect)
+    app.router.add_get("/r/{code}/check", link_check)
     app.router.add_route("GET", "/postback", postback)
     app.router.add_route("POST", "/postback", postback)
     app.router.add_get("/healthz", healthz)

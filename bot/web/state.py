@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from aiohttp import web
@@ -18,11 +17,10 @@ from bot.web.metrics import Metrics
 from bot.web.routes import RouteCache
 from commands.fraud_rules import FraudRules
 from commands.invocation import Services
+from commands.ip_hashes import instance_salt
 from commands.tracking import TrackingRules
 
 log = logging.getLogger(__name__)
-
-SALT_KEY = "ip_hash_salt"
 
 
 @dataclass
@@ -80,14 +78,15 @@ class TrackingState:
         return self.services.clock
 
     async def open(self) -> None:
-        """Settle the IP hash salt and start writing clicks."""
-        if self.config.ip_hash_salt is not None:
-            self.salt = self.config.ip_hash_salt.get_secret_value()
-        else:
-            async with self.services.database.transaction() as store:
-                self.salt = await store.instance.get_or_create(
-                    SALT_KEY, secrets.token_hex(32), now=self.clock()
-                )
+        """Settle the IP hash salt (shared with /link and the importer) and start writing
+        clicks."""
+        override = self.config.ip_hash_salt
+        self.salt = await instance_salt(
+            self.services.database,
+            override.get_secret_value() if override is not None else None,
+            now=self.clock(),
+        )
+        self.rules = replace(self.rules, ip_salt=self.salt)
         self.buffer.start()
 
     async def close(self) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiohttp import web
 
 from bot.web.pages import NO_STORE, page
+from bot.web.rate_limit import LIMITS, refused
 from bot.web.redirects import MAX_CODE_LENGTH, PLACEHOLDERS
 from bot.web.routes import Route, RouteKind
 from bot.web.state import TRACKING
@@ -36,6 +37,8 @@ _HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noind
 
 async def link_check(request: web.Request) -> web.StreamResponse:
     """The check page for the link's owner; see the module docstring."""
+    if (limited := refused(request, request.app[LIMITS].redirects, postback=False)) is not None:
+        return limited  # the same per-address budget as the redirects beside it
     tracking = request.app[TRACKING]
     code = request.match_info["code"]
     token = request.query.get("t", "")

@@ -36,6 +36,7 @@ from storage.programs import Commission, NewProgram
 from tests.fakes.fanout_platform import PLATFORM, FakePlatform
 
 ROOT = Path(__file__).resolve().parent.parent
+BROADCAST = "fanout"
 MARK_BATCH = 20  # DispatchSettings.mark_batch default
 
 
@@ -90,7 +91,7 @@ async def enqueue(url: str, count: int) -> None:
         async with database.transaction() as store:
             await store.outbox.enqueue(
                 (
-                    OutgoingMessage(f"fanout:{n}", PLATFORM, "user", str(n), payload, "fanout")
+                    OutgoingMessage(f"fanout:{n}", PLATFORM, "user", str(n), payload, BROADCAST)
                     for n in range(count)
                 ),
                 now=datetime.now(UTC),
@@ -114,6 +115,8 @@ async def worker(
         str(args.concurrency),
         "--expect",
         str(args.messages),
+        "--broadcast",
+        BROADCAST,
     ]
     if web:
         command.append("--serve-web")
@@ -173,6 +176,7 @@ async def run(args: argparse.Namespace) -> int:
     platform = FakePlatform(rate=args.rate, burst=max(5.0, args.rate / 20))
     await platform.start()
     kill = args.kill_at is not None
+    process: asyncio.subprocess.Process | None = None
     try:
         process = await worker(url, platform.url, args, web=not kill)
         idle: list[float] = []
@@ -197,6 +201,9 @@ async def run(args: argparse.Namespace) -> int:
         await process.communicate()
         busy = await busy_probe if busy_probe is not None else []
     finally:
+        if process is not None and process.returncode is None:  # a failed run: no orphans
+            process.kill()
+            await process.wait()
         await platform.close()
     report(args, platform, (platform.last_at or started) - started, killed_at, idle, busy)
     return 0 if len(platform.received) == args.messages else 1

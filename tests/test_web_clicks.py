@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -95,7 +96,10 @@ async def test_clicks_are_written_by_time(services: Services, database: Database
             assert await store.clicks.count() == 3
         metrics = await (await client.get("/metrics")).text()
     assert "affbot_click_buffer_depth 0" in metrics
-    assert "affbot_click_flush_seconds_count 1" in metrics
+    # Usually one batch; a loaded machine can let the 50 ms timer fire between requests.
+    flushes = re.search(r"^affbot_click_flush_seconds_count (\d+)$", metrics, re.MULTILINE)
+    assert flushes is not None
+    assert 1 <= int(flushes[1]) <= 3
 
 
 async def test_no_raw_ip_is_stored_and_the_salt_is_kept(

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 WRITER_MODULE = "bot.web.click_writer"
 ATTEMPTS = 3  # child starts per batch before the batch is given back to the buffer
 STOP_SECONDS = 30.0  # a graceful child exits as soon as its input ends
+REAP_SECONDS = 2.0  # for a child whose output ended to finish exiting
 
 
 class ClickSink(Protocol):
@@ -198,10 +199,18 @@ class ProcessSink:
             return None
 
     async def _reap(self, process: asyncio.subprocess.Process) -> int:
-        if process.returncode is None:
+        """Wait for a child that is going (killing it if it lingers); its exit status.
+
+        A child whose output ended is usually already dead: it gets a moment to be
+        reaped by asyncio's child watcher first, because ``kill()`` polls the process
+        and would reap it behind the watcher's back (which then reports status 255).
+        """
+        try:
+            code = await asyncio.wait_for(process.wait(), timeout=REAP_SECONDS)
+        except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
-        code = await process.wait()
+            code = await process.wait()
         if self._process is process:
             self._process = None
         return code

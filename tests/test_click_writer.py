@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert, select
 
 from bot.config import TrackingConfig
-from bot.web import TRACKING
+from bot.web import TRACKING, build_web_app
 from bot.web.click_buffer import ClickBuffer
-from bot.web.click_sinks import ProcessSink
+from bot.web.click_sinks import InlineSink, ProcessSink
 from bot.web.metrics import Metrics
 from bot.web.visitors import hash_ip, hash_network
 from commands.fraud_rules import FraudRules
@@ -225,3 +226,17 @@ async def test_a_resent_batch_stores_each_click_once(database: Database) -> None
     async with database.transaction() as store:
         await store.clicks.add_many(again)
     assert sorted(await stored_ids(database)) == sorted(one.click_id for one in again)
+
+
+async def test_the_config_picks_the_writer(services: Services) -> None:
+    def sink(config: TrackingConfig, database: Database) -> object:
+        app = build_web_app(replace(services, database=database), config)
+        return app[TRACKING].buffer.sink
+
+    assert isinstance(sink(TrackingConfig(), services.database), ProcessSink)  # the default
+    assert isinstance(sink(TrackingConfig(click_writer="inline"), services.database), InlineSink)
+    memory = Database.connect("sqlite://")  # no other process could open it
+    try:
+        assert isinstance(sink(TrackingConfig(), memory), InlineSink)
+    finally:
+        await memory.close()

@@ -150,6 +150,22 @@ async def test_a_killed_child_is_restarted_and_no_click_is_lost_or_doubled(
     assert all(gone(pid) for pid in killed)
 
 
+async def test_a_child_that_died_while_idle_is_replaced(database: Database) -> None:
+    seeded = await seed(database)
+    buffer, sink, _ = process_buffer(database)
+    before, after = visit(seeded.link.id), visit(seeded.link.id)
+    buffer.add(before)
+    assert await buffer.flush()
+    pid = sink.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    buffer.add(after)
+    assert await buffer.flush()
+    assert sink.pid not in {None, pid}
+    assert sorted(await stored_ids(database)) == sorted([before.click_id, after.click_id])
+    await buffer.stop()
+
+
 async def test_a_batch_the_child_cannot_write_is_kept_and_retried(database: Database) -> None:
     seeded = await seed(database)
     late_link = 987_654

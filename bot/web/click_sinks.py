@@ -115,8 +115,8 @@ class ProcessSink:
                 raise BatchRejected(f"the click writer could not write {len(batch)} clicks")
             code = await self._reap(process)
             log.error(
-                "click writer process %s ended (exit %s) before acknowledging %s clicks; "
-                "restarting it (attempt %s of %s)",
+                "click writer process %s ended (exit %s) before acknowledging %s clicks "
+                "(attempt %s of %s)",
                 process.pid,
                 code,
                 len(batch),
@@ -150,8 +150,14 @@ class ProcessSink:
         if self._closed:
             raise ClickWriterUnavailable("the click writer was closed")
         process = self._process
-        if process is not None and process.returncode is None:
-            return process
+        if process is not None:
+            if process.returncode is None:
+                return process
+            log.error(
+                "click writer process %s exited with %s while idle",
+                process.pid,
+                process.returncode,
+            )
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

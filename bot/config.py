@@ -101,6 +101,9 @@ class TrackingConfig(_Section):
 
     click_batch_size: int = Field(default=500, ge=1, le=100_000)
     click_flush_seconds: float = Field(default=1.0, gt=0, le=300)
+    # Who writes click batches: a child process (keeps the server's event loop free for
+    # redirects) or the server's own event loop.
+    click_writer: Literal["process", "inline"] = "process"
     ip_hash_salt: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     link_cache_seconds: float = Field(default=5.0, ge=0, le=3600)

@@ -93,7 +93,10 @@ class ClickRepository:
         self._connection = connection
 
     async def add_many(self, batch: Sequence[NewClick]) -> int:
-        """Insert a batch in the caller's transaction; returns how many rows were written.
+        """Insert a batch in the caller's transaction; returns how many clicks it held.
+
+        A click whose ``click_id`` is already stored is skipped, not an error: batches can
+        be resent after a click writer process died before acknowledging them.
 
         This is the one hot write path, so it skips Core's per-row parameter processing
         and hands plain values to the driver, ``CHUNK_ROWS`` rows per statement; each chunk
@@ -196,16 +199,26 @@ class ClickRepository:
 
 
 _COLUMN_LIST = ", ".join(_CLICK_COLUMNS)
+# A click writer process that dies after committing a batch but before acknowledging it
+# gets the batch again from the server; the resend must neither fail nor count twice.
+# Aimed at click_id alone (not SQLite's INSERT OR IGNORE), so a NOT NULL or foreign key
+# violation still fails the batch loudly.
+_SKIP_DUPLICATES = " ON CONFLICT (click_id) DO NOTHING"
 _PG_INSERT = (
     f"INSERT INTO clicks ({_COLUMN_LIST}) VALUES "  # noqa: S608 - constant names only
     f"({', '.join(f'${index}' for index in range(1, len(_CLICK_COLUMNS) + 1))})"
+    f"{_SKIP_DUPLICATES}"
 )
 
 
 @lru_cache(maxsize=8)
 def _sqlite_insert(rows: int) -> str:
     row = "(" + ", ".join("?" for _ in _CLICK_COLUMNS) + ")"
-    return f"INSERT INTO clicks ({_COLUMN_LIST}) VALUES " + ", ".join([row] * rows)  # noqa: S608
+    return (
+        f"INSERT INTO clicks ({_COLUMN_LIST}) VALUES "  # noqa: S608 - constant names only
+        + ", ".join([row] * rows)
+        + _SKIP_DUPLICATES
+    )
 
 
 def _values(click: NewClick, stamp: Callable[[datetime], object]) -> tuple[object, ...]:

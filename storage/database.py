@@ -36,8 +36,13 @@ def async_url(url: str) -> str:
 class Database:
     """An engine plus the transaction discipline every caller shares."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, url: str | None = None, schema: str | None = None
+    ) -> None:
         self.engine = engine
+        # What another process needs to open the same database (the click writer).
+        self.url = url or engine.url.render_as_string(hide_password=False)
+        self.schema = schema
 
     @classmethod
     def connect(cls, url: str, *, schema: str | None = None) -> Database:
@@ -56,7 +61,12 @@ class Database:
         engine = create_async_engine(full, **kwargs)
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
-        return cls(engine)
+        return cls(engine, url=url, schema=schema)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether this is a private in-memory SQLite database no other process can open."""
+        return self.dialect == "sqlite" and self.engine.url.database in {None, "", ":memory:"}
 
     @property
     def dialect(self) -> str:

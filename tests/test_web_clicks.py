@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -84,18 +85,23 @@ async def test_clicks_are_written_by_time(services: Services, database: Database
     seeded = await seed(database)
     config = TrackingConfig(click_batch_size=1000, click_flush_seconds=0.05, link_cache_seconds=0)
     async with running(services, config) as client:
+        tracking = client.server.app[TRACKING]
         for _ in range(3):
             await client.get(f"/r/{seeded.link.code}", allow_redirects=False)
-        for _ in range(100):
-            async with database.read() as store:
-                if await store.clicks.count() == 3:
-                    break
+        # Until acknowledged (the click writer answers after screening and badges, a
+        # moment after the commit) the clicks count as waiting.
+        for _ in range(200):
+            if tracking.buffer.depth() == 0:
+                break
             await asyncio.sleep(0.02)
         async with database.read() as store:
             assert await store.clicks.count() == 3
         metrics = await (await client.get("/metrics")).text()
     assert "affbot_click_buffer_depth 0" in metrics
-    assert "affbot_click_flush_seconds_count 1" in metrics
+    # Usually one batch; a loaded machine can let the 50 ms timer fire between requests.
+    flushes = re.search(r"^affbot_click_flush_seconds_count (\d+)$", metrics, re.MULTILINE)
+    assert flushes is not None
+    assert 1 <= int(flushes[1]) <= 3
 
 
 async def test_no_raw_ip_is_stored_and_the_salt_is_kept(

@@ -1,14 +1,20 @@
-"""``affbot run`` flushes the click buffer when it stops on SIGTERM: no click is lost."""
+"""``affbot run`` flushes the click buffer when it stops on SIGTERM: no click is lost.
+
+The clicks go through the click writer process (the default), which the server stops
+only after every batch is acknowledged.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.app import run_bot
 from bot.config import load_config
@@ -22,7 +28,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_sigterm_flushes_buffered_clicks(tmp_path: Path) -> None:
+async def test_sigterm_flushes_buffered_clicks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.web.click_sinks")
     url = f"sqlite:///{tmp_path / 'affbot.db'}"
     port = free_port()
     config = load_config(
@@ -33,6 +42,7 @@ async def test_sigterm_flushes_buffered_clicks(tmp_path: Path) -> None:
             # Neither trigger fires during the test: only the shutdown flush can write.
             "AFFBOT_TRACKING__CLICK_BATCH_SIZE": "100000",
             "AFFBOT_TRACKING__CLICK_FLUSH_SECONDS": "300",
+            "AFFBOT_TRACKING__CLICK_WRITER": "process",
         },
     )
     task = asyncio.create_task(run_bot(config, console=False))
@@ -58,5 +68,15 @@ async def test_sigterm_flushes_buffered_clicks(tmp_path: Path) -> None:
             await asyncio.wait_for(task, timeout=10)
             async with database.read() as store:
                 assert await store.clicks.count() == 37
+            started = [
+                record.args
+                for record in caplog.records
+                if record.getMessage().startswith("click writer process")
+            ]
+            assert len(started) == 1  # one child, started with the server, never restarted
+            assert not any(record.levelno >= logging.ERROR for record in caplog.records)
+            assert isinstance(started[0], tuple)
+            with pytest.raises(ProcessLookupError):  # it exited, and was waited for
+                os.kill(started[0][0], 0)
         finally:
             await database.close()

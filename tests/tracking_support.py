@@ -20,7 +20,9 @@ from storage.links import Link
 from storage.programs import Commission, NewProgram, Program
 
 EARLY = datetime(2026, 1, 1, tzinfo=UTC)
-FAST = TrackingConfig(click_batch_size=1000, click_flush_seconds=60, link_cache_seconds=0)
+FAST = TrackingConfig(
+    click_batch_size=1000, click_flush_seconds=60, link_cache_seconds=0, click_writer="inline"
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The HTTP tracking server: referral redirects, click logging, postbacks, health, metrics.
 
 Modules: ``server`` (the app and its lifecycle), ``redirects`` and ``routes`` (``/r/{code}``),
-``click_buffer`` (batched click writes), ``visitors`` (bots, browsers, hashed IPs),
+``click_buffer`` (batched click writes; ``click_sinks``, ``click_batches`` and the
+``click_writer`` process write the batches), ``visitors`` (bots, browsers, hashed IPs),
 ``postbacks`` and ``postback_auth`` (``/postback``), ``metrics`` and ``pages``.
 """
 

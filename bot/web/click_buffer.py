@@ -5,6 +5,11 @@ call, so clicks are collected here and written by a background task with one
 ``executemany`` per batch in one transaction: when ``batch_size`` clicks are waiting, or
 every ``flush_seconds``, and always when the server stops. A failed batch is put back and
 retried on the next flush instead of being lost.
+
+Where a batch goes is the sink's business (``bot.web.click_sinks``): written right here
+(``InlineSink``, the default when the buffer is built directly) or by the click writer
+process (``ProcessSink``). Either way a click stays held, and a postback for it waits in
+``flush()``, until its batch is committed.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ import contextlib
 import logging
 import time
 
+from bot.web.click_batches import BatchWriter
+from bot.web.click_sinks import ClickSink, InlineSink
 from bot.web.metrics import Metrics
-from commands.badges import first_clicks
-from commands.fraud_clicks import Baselines, screen_clicks
 from commands.fraud_rules import FraudRules
 from storage import Database
 from storage.clicks import NewClick
@@ -27,7 +32,6 @@ log = logging.getLogger(__name__)
 # log line, rather than letting memory grow without bound.
 MAX_PENDING = 1_000_000
 SHUTDOWN_ATTEMPTS = 5
-MAX_BADGED_LINKS = 100_000
 
 
 class ClickBuffer:
@@ -40,28 +44,29 @@ class ClickBuffer:
         metrics: Metrics,
         writer: contextlib.AbstractAsyncContextManager[object] | None = None,
         fraud: FraudRules | None = None,
+        sink: ClickSink | None = None,
     ) -> None:
-        self._database = database
+        """``writer`` and ``fraud`` shape the inline sink made when no ``sink`` is given."""
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
         self._metrics = metrics
-        self._writer = writer or contextlib.nullcontext()
-        self._fraud = fraud
+        self._sink = sink or InlineSink(BatchWriter(database, fraud=fraud, writer=writer))
         self._pending: list[NewClick] = []
         self._pending_ids: set[str] = set()
-        self._baselines = Baselines()
-        # Links whose owners already hold the first-click badge: badges are never taken
-        # back, so once a batch has settled a link, later batches skip the transaction.
-        self._badged_links: set[int] = set()
+        self._in_flight = 0  # taken from _pending, not yet committed
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         metrics.buffer_depth = self.depth
 
+    @property
+    def sink(self) -> ClickSink:
+        return self._sink
+
     def depth(self) -> int:
-        """Clicks waiting to be written."""
-        return len(self._pending)
+        """Clicks waiting to be written, including the batch being written now."""
+        return len(self._pending) + self._in_flight
 
     def holds(self, click_id: str) -> bool:
         """Whether a click is still waiting here (a postback for it must flush first)."""
@@ -82,7 +87,8 @@ class ClickBuffer:
         """Stop the background writer and write everything still waiting.
 
         The writer is asked to finish, not cancelled: cancelling it in the middle of a
-        transaction would leave the batch's fate (and SQLite's write lock) undecided.
+        transaction would leave the batch's fate (and SQLite's write lock) undecided. The
+        sink is closed last, after every batch it took was acknowledged.
         """
         self._stopping = True
         self._wake.set()
@@ -91,10 +97,13 @@ class ClickBuffer:
             self._task = None
         for attempt in range(1, SHUTDOWN_ATTEMPTS + 1):
             if await self.flush():
-                return
+                break
             log.warning("shutdown flush attempt %s failed; retrying", attempt)
             await asyncio.sleep(0.5)
-        log.error("could not write %s clicks on shutdown", len(self._pending))
+        else:
+            log.error("could not write %s clicks on shutdown", len(self._pending))
+        async with self._lock:
+            await self._sink.close()
 
     async def flush(self, *, full_batches_only: bool = False) -> bool:
         """Write up to ``batch_size`` waiting clicks per transaction until none wait.
@@ -120,11 +129,11 @@ class ClickBuffer:
                 owed -= len(batch)
                 del self._pending[: len(batch)]
                 started = time.perf_counter()
+                self._in_flight = len(batch)
                 try:
-                    async with self._writer, self._database.transaction() as store:
-                        await store.clicks.add_many(batch)
+                    await self._sink.write(batch)
                 except asyncio.CancelledError:
-                    self._pending[:0] = batch  # rolled back: keep them for the next flush
+                    self._pending[:0] = batch  # not known to be written: keep them
                     raise
                 except Exception:
                     self._metrics.click_write_failures += 1
@@ -132,52 +141,16 @@ class ClickBuffer:
                     self._pending[:0] = batch
                     self._trim()
                     return False
+                finally:
+                    self._in_flight = 0
                 self._metrics.flush_seconds.observe(time.perf_counter() - started)
                 self._metrics.clicks_written += len(batch)
                 self._pending_ids.difference_update(click.click_id for click in batch)
-                await self._screen(batch)
-                await self._first_clicks(batch)
         return True
 
-    async def _screen(self, batch: list[NewClick]) -> None:
-        """Fraud counters for a written batch, in their own transaction: a failure there
-        is logged and never puts the (already committed) clicks at risk."""
-        if self._fraud is None or not self._fraud.enabled:
-            return
-        try:
-            async with self._writer, self._database.transaction() as store:
-                await screen_clicks(
-                    store,
-                    batch,
-                    rules=self._fraud,
-                    now=batch[-1].occurred_at,
-                    baselines=self._baselines,
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("fraud screening of %s clicks failed", len(batch))
-
-    async def _first_clicks(self, batch: list[NewClick]) -> None:
-        """First-click badges for the batch's link owners, in their own transaction (one
-        set-based statement for the batch), like the fraud counters above; skipped when
-        every link in the batch was settled by an earlier batch."""
-        link_ids = {click.link_id for click in batch} - self._badged_links
-        if not link_ids:
-            return
-        try:
-            async with self._writer, self._database.transaction() as store:
-                await first_clicks(store, link_ids, now=batch[-1].occurred_at)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("first-click badges for %s clicks failed", len(batch))
-            return
-        if len(self._badged_links) > MAX_BADGED_LINKS:
-            self._badged_links.clear()
-        self._badged_links.update(link_ids)
-
     async def _run(self) -> None:
+        async with self._lock:
+            await self._sink.open()
         while not self._stopping:
             woken = False
             with contextlib.suppress(TimeoutError):

@@ -12,7 +12,9 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.config import TrackingConfig
+from bot.web.click_batches import BatchWriter
 from bot.web.click_buffer import ClickBuffer
+from bot.web.click_sinks import ClickSink, InlineSink, ProcessSink
 from bot.web.metrics import Metrics
 from bot.web.routes import RouteCache
 from commands.fraud_rules import FraudRules
@@ -50,6 +52,11 @@ class TrackingState:
         writer: contextlib.AbstractAsyncContextManager[object] = (
             asyncio.Lock() if sqlite else contextlib.nullcontext()
         )
+        sink: ClickSink
+        if config.click_writer == "process" and not services.database.in_memory:
+            sink = ProcessSink(services.database, fraud=fraud)
+        else:
+            sink = InlineSink(BatchWriter(services.database, fraud=fraud, writer=writer))
         return cls(
             services=services,
             config=config,
@@ -58,8 +65,7 @@ class TrackingState:
                 batch_size=config.click_batch_size,
                 flush_seconds=config.click_flush_seconds,
                 metrics=metrics,
-                writer=writer,
-                fraud=fraud,
+                sink=sink,
             ),
             routes=RouteCache(services.database, ttl_seconds=config.link_cache_seconds, zone=zone),
             rules=TrackingRules(

@@ -1,0 +1,88 @@
+"""``python -m bot.web.click_writer``: the click writer process the tracking server starts.
+
+It reads frames from stdin (see ``bot.web.click_batches``): first its setup (database,
+fraud rules, log level), then ``(sequence, rows)`` batches, each written by a
+``BatchWriter`` and answered on stdout with one line, ``<sequence> ok`` once committed
+or ``<sequence> error`` when not (the server keeps those clicks and sends them again).
+It exits 0 when its input ends, which is how the server stops it, and also what happens
+when the server dies. SIGINT and SIGTERM are ignored: a terminal's Ctrl-C or a service
+manager's stop reaches the whole process group, and the server must be the one to decide
+that every batch has been written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any, BinaryIO
+
+from bot.web.click_batches import BatchWriter, click_from_row, read_frame
+from commands.fraud_rules import FraudRules
+from storage import Database
+
+log = logging.getLogger(__name__)
+
+
+async def serve(reader: asyncio.StreamReader, acks: BinaryIO) -> int:
+    """Write batches until the input ends; returns the exit status."""
+    setup = await read_frame(reader)
+    if not isinstance(setup, dict):
+        print("click writer: no setup frame on stdin", file=sys.stderr)  # noqa: T201
+        return 2
+    logging.basicConfig(
+        level=setup["log_level"],
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        stream=sys.stderr,
+    )
+    database = Database.connect(setup["url"], schema=setup["schema"])
+    writer = BatchWriter(database, fraud=_fraud(setup["fraud"]))
+    log.debug("click writer ready")
+    try:
+        while (frame := await read_frame(reader)) is not None:
+            sequence, rows = frame
+            try:
+                await writer.write([click_from_row(row) for row in rows])
+            except Exception:
+                log.exception("writing %s clicks failed; the server sends them again", len(rows))
+                status = "error"
+            else:
+                status = "ok"
+            try:
+                acks.write(f"{sequence} {status}\n".encode())
+            except BrokenPipeError:
+                log.warning("the tracking server is gone; stopping")
+                return 1
+    finally:
+        await database.close()
+    return 0
+
+
+def _fraud(fields: dict[str, Any] | None) -> FraudRules | None:
+    return FraudRules(**fields) if fields is not None else None
+
+
+async def _main(acks: BinaryIO) -> int:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return await serve(reader, acks)
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Acknowledgements get stdout's pipe to themselves; anything printed by accident
+    # goes to stderr instead of corrupting the protocol.
+    acks = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    try:
+        return asyncio.run(_main(acks))
+    finally:
+        acks.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

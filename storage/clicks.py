@@ -45,7 +45,7 @@ def new_click_id() -> str:
     Unguessable enough for a click, and time-ordered, so inserts append to the end of the
     unique index instead of landing on random pages (a third cheaper on SQLite).
     """
-    return f"{time.time_ns() // 1000 & 0xFFFFFFFFFFFF:012x}{_random.getrandbits(80):020x}"
+    return f"{(time.time_ns() // 1000 & 0xFFFFFFFFFFFF) << 80 | _random.getrandbits(80):032x}"
 
 
 def hour_bucket(at: datetime) -> int:

@@ -16,7 +16,7 @@ from bot.web import TRACKING, build_web_app
 from bot.web.click_buffer import ClickBuffer
 from bot.web.click_sinks import InlineSink, ProcessSink
 from bot.web.metrics import Metrics
-from bot.web.visitors import hash_ip, hash_network
+from bot.web.visitors import Visit, hash_ip, hash_network
 from commands.fraud_rules import FraudRules
 from commands.invocation import Services
 from storage import Database
@@ -256,3 +256,50 @@ async def test_the_config_picks_the_writer(services: Services) -> None:
         assert isinstance(sink(TrackingConfig(), memory), InlineSink)
     finally:
         await memory.close()
+
+
+@pytest.mark.parametrize("mode", ["process", "inline"])
+async def test_visits_are_hashed_by_the_writer_and_no_address_is_stored(
+    database: Database, mode: str
+) -> None:
+    """The redirect hands over raw visits; whichever writer runs hashes them with the
+    server's salt, and the address itself reaches no table."""
+    seeded = await seed(database)
+    if mode == "process":
+        buffer, _, _ = process_buffer(database)
+    else:
+        buffer = ClickBuffer(database, batch_size=1000, flush_seconds=60, metrics=Metrics())
+    buffer.use_salt("pepper")
+    sent = Visit(new_click_id(), seeded.link.id, NOON, "198.51.100.23", "chrome", None)
+    buffer.add(sent)
+    assert buffer.holds(sent.click_id)
+    assert await buffer.flush()
+    await buffer.stop()
+    async with database.read() as store:
+        row = (
+            await store.connection.execute(
+                select(clicks.c.ip_hash, clicks.c.net_hash, clicks.c.occurred_at).where(
+                    clicks.c.click_id == sent.click_id
+                )
+            )
+        ).one()
+    assert row.ip_hash == hash_ip("pepper", "198.51.100.23")
+    assert row.net_hash == hash_network("pepper", "198.51.100.0")
+    assert row.occurred_at == NOON
+    async with database.read() as store:
+        for table in (clicks, links, outbox):
+            dumped = repr((await store.connection.execute(select(table))).all())
+            assert "198.51.100" not in dumped
+
+
+async def test_a_visit_without_a_salt_is_kept_not_stored_unhashed(database: Database) -> None:
+    seeded = await seed(database)
+    buffer = ClickBuffer(database, batch_size=1000, flush_seconds=60, metrics=Metrics())
+    sent = Visit(new_click_id(), seeded.link.id, NOON, "198.51.100.23", "chrome", None)
+    buffer.add(sent)
+    assert not await buffer.flush()  # refused: kept for a retry, never written bare
+    assert buffer.holds(sent.click_id)
+    assert await stored_ids(database) == []
+    buffer.use_salt("pepper")
+    assert await buffer.flush()
+    assert await stored_ids(database) == [sent.click_id]

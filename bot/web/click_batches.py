@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.web.visitors import Visit
 from commands.badges import first_clicks
 from commands.fraud_clicks import Baselines, screen_clicks
 from commands.fraud_rules import FraudRules
@@ -32,9 +33,11 @@ MAX_FRAME_BYTES = 2**31  # a batch of 100,000 clicks is ~20 MB; anything near th
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-ClickRow = tuple[str, int, int, str, str, str | None, str | None]
-"""A click on the wire: ``NewClick``'s fields, the time as integer microseconds since the
-epoch (exact, unlike a float, and cheaper to build than an ISO string)."""
+ClickRow = tuple[str, int, int, str | None, str | None, str, str | None, str | None]
+"""A click on the wire: click id, link id, the time as integer microseconds since the
+epoch (exact, unlike a float, and cheaper to build than an ISO string), IP hash, raw
+address, user agent family, referer host, network hash. A ``Visit`` carries its address
+and no hashes; a ``NewClick`` its hashes and no address."""
 
 
 class BatchWriter:
@@ -51,20 +54,25 @@ class BatchWriter:
         *,
         fraud: FraudRules | None = None,
         writer: contextlib.AbstractAsyncContextManager[object] | None = None,
+        salt: str = "",
     ) -> None:
         self._database = database
+        self.salt = salt  # hashes the addresses of visits (see ``Visit``)
         self._fraud = fraud
         self._writer = writer or contextlib.nullcontext()
         self._baselines = Baselines()
         self._badged_links: set[int] = set()
 
-    async def write(self, batch: Sequence[NewClick]) -> None:
-        """Commit the batch's clicks, then screen them and award first-click badges.
+    async def write(self, items: Sequence[NewClick | Visit]) -> None:
+        """Hash the batch's visits, commit its clicks, then screen them and award
+        first-click badges.
 
         Raises:
             Exception: whatever kept the clicks from being committed (nothing was); a
                 failure after the commit is logged, never raised.
         """
+        salt = self.salt
+        batch = [item.hashed(salt) if isinstance(item, Visit) else item for item in items]
         async with self._writer, self._database.transaction() as store:
             await store.clicks.add_many(batch)
         await self._screen(batch)
@@ -105,26 +113,42 @@ class BatchWriter:
         self._badged_links.update(link_ids)
 
 
-def click_row(click: NewClick) -> ClickRow:
-    """A click as plain values ``marshal`` can carry (see ``ClickRow``)."""
+def click_row(item: NewClick | Visit) -> ClickRow:
+    """A click or visit as plain values ``marshal`` can carry (see ``ClickRow``)."""
+    micros = (item.occurred_at - _EPOCH) // _MICROSECOND
+    if isinstance(item, Visit):
+        return (
+            item.click_id,
+            item.link_id,
+            micros,
+            None,
+            item.address,
+            item.user_agent_family,
+            item.referer_host,
+            None,
+        )
     return (
-        click.click_id,
-        click.link_id,
-        (click.occurred_at - _EPOCH) // _MICROSECOND,
-        click.ip_hash,
-        click.user_agent_family,
-        click.referer_host,
-        click.net_hash,
+        item.click_id,
+        item.link_id,
+        micros,
+        item.ip_hash,
+        None,
+        item.user_agent_family,
+        item.referer_host,
+        item.net_hash,
     )
 
 
-def click_from_row(row: Sequence[Any]) -> NewClick:
-    """The click ``click_row`` made, its time in UTC to the microsecond."""
-    click_id, link_id, micros, ip_hash, agent, referer, net_hash = row
+def click_from_row(row: Sequence[Any]) -> NewClick | Visit:
+    """The click or visit ``click_row`` made, its time in UTC to the microsecond."""
+    click_id, link_id, micros, ip_hash, address, agent, referer, net_hash = row
+    occurred_at = _EPOCH + timedelta(microseconds=micros)
+    if address is not None:
+        return Visit(click_id, link_id, occurred_at, address, agent, referer)
     return NewClick(
         click_id=click_id,
         link_id=link_id,
-        occurred_at=_EPOCH + timedelta(microseconds=micros),
+        occurred_at=occurred_at,
         ip_hash=ip_hash,
         user_agent_family=agent,
         referer_host=referer,

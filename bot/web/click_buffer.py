@@ -22,6 +22,7 @@ import time
 from bot.web.click_batches import BatchWriter
 from bot.web.click_sinks import ClickSink, InlineSink
 from bot.web.metrics import Metrics
+from bot.web.visitors import Visit
 from commands.fraud_rules import FraudRules
 from storage import Database
 from storage.clicks import NewClick
@@ -51,7 +52,7 @@ class ClickBuffer:
         self._flush_seconds = flush_seconds
         self._metrics = metrics
         self._sink = sink or InlineSink(BatchWriter(database, fraud=fraud, writer=writer))
-        self._pending: list[NewClick] = []
+        self._pending: list[NewClick | Visit] = []
         self._pending_ids: set[str] = set()
         self._in_flight = 0  # taken from _pending, not yet committed
         self._lock = asyncio.Lock()
@@ -72,7 +73,11 @@ class ClickBuffer:
         """Whether a click is still waiting here (a postback for it must flush first)."""
         return click_id in self._pending_ids
 
-    def add(self, click: NewClick) -> None:
+    def use_salt(self, salt: str) -> None:
+        """The IP hash salt the writer hashes visits' addresses with."""
+        self._sink.salt = salt
+
+    def add(self, click: NewClick | Visit) -> None:
         """Queue a click; never blocks the request that made it."""
         self._pending.append(click)
         self._pending_ids.add(click.click_id)

@@ -24,6 +24,7 @@ import sys
 from typing import Protocol
 
 from bot.web.click_batches import BatchWriter, click_row, encode_frame
+from bot.web.visitors import Visit
 from commands.fraud_rules import FraudRules
 from storage import Database
 from storage.clicks import NewClick
@@ -37,10 +38,13 @@ REAP_SECONDS = 2.0  # for a child whose output ended to finish exiting
 
 
 class ClickSink(Protocol):
+    salt: str
+    """Hashes the addresses of visits; set before the first write (``Visit``)."""
+
     async def open(self) -> None:
         """Get ready to write (errors are logged; ``write`` tries again)."""
 
-    async def write(self, batch: list[NewClick]) -> None:
+    async def write(self, batch: list[NewClick | Visit]) -> None:
         """Return once the batch is committed; raise if it was not."""
 
     async def close(self) -> None:
@@ -53,10 +57,18 @@ class InlineSink:
     def __init__(self, writer: BatchWriter) -> None:
         self._writer = writer
 
+    @property
+    def salt(self) -> str:
+        return self._writer.salt
+
+    @salt.setter
+    def salt(self, value: str) -> None:
+        self._writer.salt = value
+
     async def open(self) -> None:
         return None
 
-    async def write(self, batch: list[NewClick]) -> None:
+    async def write(self, batch: list[NewClick | Visit]) -> None:
         await self._writer.write(batch)
 
     async def close(self) -> None:
@@ -86,6 +98,7 @@ class ProcessSink:
         self._database = database
         self._fraud = fraud
         self._log_level = log_level
+        self.salt = ""
         self._process: asyncio.subprocess.Process | None = None
         self._sequence = 0
         self._closed = False
@@ -102,7 +115,7 @@ class ProcessSink:
         except OSError:
             log.exception("could not start the click writer process; will try again")
 
-    async def write(self, batch: list[NewClick]) -> None:
+    async def write(self, batch: list[NewClick | Visit]) -> None:
         rows = [click_row(click) for click in batch]
         for attempt in range(1, ATTEMPTS + 1):
             process = await self._running()
@@ -175,6 +188,7 @@ class ProcessSink:
         level = self._log_level
         return {
             "url": self._database.url,
+            "salt": self.salt,
             "schema": self._database.schema,
             "fraud": dataclasses.asdict(self._fraud) if self._fraud is not None else None,
             "log_level": level if level is not None else logging.getLogger().getEffectiveLevel(),

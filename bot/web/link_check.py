@@ -22,8 +22,8 @@ from aiohttp import web
 
 from bot.web.pages import NO_STORE, page
 from bot.web.rate_limit import LIMITS, refused
-from bot.web.redirects import MAX_CODE_LENGTH, PLACEHOLDERS
-from bot.web.routes import Route, RouteKind
+from bot.web.redirects import MAX_CODE_LENGTH
+from bot.web.routes import PLACEHOLDERS, Route, RouteKind
 from bot.web.state import TRACKING
 from bot.web.visitors import classify, hash_ip
 from commands.ip_hashes import check_token_matches

@@ -8,22 +8,20 @@ Clicks go to the in-memory buffer; the response never waits for the database.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
 from bot.web.pages import NO_STORE, page
 from bot.web.rate_limit import LIMITS, refused
-from bot.web.routes import RouteKind
+from bot.web.routes import RouteKind, around_click_id
 from bot.web.state import TRACKING
-from bot.web.visitors import classify, hash_ip, hash_network, referer_host
-from storage.clicks import NewClick, new_click_id
+from bot.web.visitors import Visit, classify, referer_host
+from storage.clicks import new_click_id
 from storage.links import LinkTarget
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("{click_id}", "{code}", "{affiliate}", "{campaign}")
 MAX_CODE_LENGTH = 32
 
 
@@ -38,7 +36,7 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         metrics.redirects["unknown"] += 1
         return page(404, "Link not found", "This referral link does not exist.")
     now = tracking.clock()
-    route = tracking.routes.cached(code) or await tracking.routes.route(code, now)
+    route = tracking.routes.cached(code, now) or await tracking.routes.route(code, now)
     if route.kind is RouteKind.UNKNOWN or route.target is None:
         metrics.redirects["unknown"] += 1
         return page(404, "Link not found", "This referral link does not exist.")
@@ -60,19 +58,16 @@ async def redirect(request: web.Request) -> web.StreamResponse:
     else:
         metrics.clicks["counted"] += 1
         address = tracking.client_address(request)
-        tracking.buffer.add(
-            NewClick(
-                click_id=click_id,
-                link_id=route.target.link.id,
-                occurred_at=now,
-                ip_hash=hash_ip(tracking.salt, address),
-                user_agent_family=family,
-                referer_host=referer_host(request.headers.get("Referer")),
-                net_hash=hash_network(tracking.salt, address),
-            )
-        )
+        referer = referer_host(request.headers.get("Referer"))
+        tracking.buffer.add(Visit(click_id, route.target.link.id, now, address, family, referer))
     metrics.redirects["destination"] += 1
-    return _found(destination(route.target, click_id))
+    around = route.around_click_id
+    location = (
+        around[0] + click_id + around[1]
+        if around is not None
+        else destination(route.target, click_id)
+    )
+    return _found(location)
 
 
 def destination(target: LinkTarget, click_id: str) -> str:
@@ -82,12 +77,10 @@ def destination(target: LinkTarget, click_id: str) -> str:
     a template without any of them gets ``click_id`` and ``ref`` query parameters appended
     to the query it already has.
     """
+    around = around_click_id(target)
+    if around is not None:
+        return f"{around[0]}{click_id}{around[1]}"
     template = target.destination_url
-    if not any(placeholder in template for placeholder in PLACEHOLDERS):
-        base, separator, fragment = _split_fragment(template)
-        code = target.link.code
-        ref = code if code.isalnum() else quote(code, safe="")  # codes are alphanumeric
-        return f"{base}{separator}click_id={click_id}&ref={ref}{fragment}"
     values = {
         "{click_id}": click_id,
         "{code}": target.link.code,
@@ -97,17 +90,6 @@ def destination(target: LinkTarget, click_id: str) -> str:
     for placeholder, value in values.items():
         template = template.replace(placeholder, quote(value, safe=""))
     return template
-
-
-@lru_cache(maxsize=4096)
-def _split_fragment(url: str) -> tuple[str, str, str]:
-    """(URL before any fragment, ``?`` or ``&`` to add parameters with, ``#fragment``)."""
-    parts = urlsplit(url)
-    fragment = f"#{parts.fragment}" if parts.fragment else ""
-    base = urlunsplit(parts._replace(fragment=""))
-    if not parts.query:
-        return base.rstrip("?"), "?", fragment
-    return base, "&", fragment
 
 
 def with_query(url: str, extra: dict[str, str]) -> str:

@@ -93,6 +93,7 @@ class TrackingState:
             now=self.clock(),
         )
         self.rules = replace(self.rules, ip_salt=self.salt)
+        self.buffer.use_salt(self.salt)
         self.buffer.start()
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 
@@ -33,6 +33,7 @@ from storage.programs import Commission, NewProgram
 TOKEN = "bench-token-0123456789"  # noqa: S105 - the bench's own throwaway database
 THROUGHPUT_TARGET = 0.6
 P99_TARGET = 2.0
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,28 @@ async def count(url: str) -> tuple[int, int]:
         await database.close()
 
 
+async def collect_click_ids(port: int, code: str, count: int) -> list[str]:
+    """Follow ``count`` referral links as a browser would and keep their click ids.
+
+    The postbacks report these, as a network would: a postback without a click (or one
+    a few seconds after it) is what the fraud rules flag, and a benchmark full of flags
+    would measure the alerting, not the recording. Collected before the timed rounds, so
+    the clicks are long written and older than ``fraud.min_seconds_to_convert``.
+    """
+    ids: list[str] = []
+    headers = {"User-Agent": BROWSER}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(count):
+            async with session.get(
+                f"http://127.0.0.1:{port}/r/{code}", allow_redirects=False, headers=headers
+            ) as response:
+                location = response.headers["Location"]
+            ids.append(parse_qs(urlsplit(location).query)["click_id"][0])
+    return ids
+
+
 async def send_postbacks(
-    port: int, code: str, *, unique: int, concurrency: int, prefix: str
+    port: int, code: str, *, unique: int, concurrency: int, prefix: str, click_ids: list[str]
 ) -> tuple[float, int, int]:
     """Send each of ``unique`` postbacks three times at once; returns (seconds, 2xx, other)."""
     ok = failed = 0
@@ -134,6 +155,7 @@ async def send_postbacks(
                     "program": "bench",
                     "token": TOKEN,
                     "code": code,
+                    "click_id": click_ids[index % len(click_ids)],
                     "txn_id": f"{prefix}-{index}",
                     "amount": "10.00",
                 }
@@ -183,7 +205,8 @@ async def run(options: Options) -> int:
         await wait_healthy(affbot_port, affbot)
         await wait_healthy(bare_port, bare)
         path = f"/r/{code}"
-        answered = 0
+        click_ids = await collect_click_ids(affbot_port, code, options.postbacks)
+        answered = len(click_ids)
         totals = {"affbot": LoadResult(), "bare": LoadResult()}
         ports = {"affbot": affbot_port, "bare": bare_port}
         for name, port in ports.items():  # warm up both (connections, caches)
@@ -217,10 +240,20 @@ async def run(options: Options) -> int:
 
         unique = options.postbacks
         seconds, ok, failed = await send_postbacks(
-            affbot_port, code, unique=unique, concurrency=options.postback_concurrency, prefix="a"
+            affbot_port,
+            code,
+            unique=unique,
+            concurrency=options.postback_concurrency,
+            prefix="a",
+            click_ids=click_ids,
         )
         bare_seconds, _, _ = await send_postbacks(
-            bare_port, code, unique=unique, concurrency=options.postback_concurrency, prefix="b"
+            bare_port,
+            code,
+            unique=unique,
+            concurrency=options.postback_concurrency,
+            prefix="b",
+            click_ids=click_ids,
         )
     finally:
         affbot.send_signal(signal.SIGTERM)

@@ -15,9 +15,12 @@ not relied on: it only knows about downtime of a process that kept its job store
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -33,6 +36,9 @@ from storage import Database
 from storage.schedules import NewSchedule, Schedule, ScheduleKind, ScheduleTarget
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+STOP_WAIT_SECONDS = 15.0  # for a running job (a weekly post) to finish at shutdown
 
 
 def utc_now() -> datetime:
@@ -136,6 +142,7 @@ class ScheduleService:
         self._on_queued = on_queued
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._jobs: dict[int, tuple[str, str]] = {}
+        self._running: set[asyncio.Task[Any]] = set()
 
     async def start(self, defaults: tuple[NewSchedule, ...] = ()) -> None:
         """Create missing default schedules, register every job, and catch up."""
@@ -147,7 +154,7 @@ class ScheduleService:
                         log.info("created default %s schedule (%s)", created.kind, created.cron)
         self.scheduler.start()
         self.scheduler.add_job(
-            self.sync,
+            self._tracked(self.sync),
             "interval",
             seconds=self.reload_seconds,
             id="schedules-sync",
@@ -155,7 +162,7 @@ class ScheduleService:
             max_instances=1,
         )
         self.scheduler.add_job(
-            self.cap_alerts,
+            self._tracked(self.cap_alerts),
             "interval",
             seconds=self.cap_alert_seconds,
             id="cap-alerts",
@@ -164,7 +171,7 @@ class ScheduleService:
         )
         if self.fraud is not None and self.fraud.enabled:
             self.scheduler.add_job(
-                self.inactive_referrals,
+                self._tracked(self.inactive_referrals),
                 "interval",
                 seconds=self.referral_check_seconds,
                 id="inactive-referrals",
@@ -173,7 +180,7 @@ class ScheduleService:
             )
         if self.digest_cron:
             self.scheduler.add_job(
-                self.digest,
+                self._tracked(self.digest),
                 cron.trigger(self.digest_cron, self.timezone),
                 id="commission-digest",
                 coalesce=True,
@@ -238,8 +245,34 @@ class ScheduleService:
         return queued
 
     async def stop(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        """Fire nothing new, let a job that is running finish (APScheduler would cancel
+        it mid-transaction and log the cancellation as a crash), then shut down."""
+        if not self.scheduler.running:
+            return
+        self.scheduler.pause()
+        if self._running:
+            _, late = await asyncio.wait(set(self._running), timeout=STOP_WAIT_SECONDS)
+            if late:
+                log.warning("%d scheduled jobs still running at shutdown", len(late))
+        self.scheduler.shutdown(wait=False)
+
+    def _tracked(
+        self, job: Callable[..., Awaitable[_T]]
+    ) -> Callable[..., Coroutine[Any, Any, _T]]:
+        """The job, remembered while it runs so that ``stop`` can wait for it."""
+
+        @functools.wraps(job)
+        async def run(*args: Any, **kwargs: Any) -> _T:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                return await job(*args, **kwargs)
+            finally:
+                if task is not None:
+                    self._running.discard(task)
+
+        return run
 
     async def sync(self) -> None:
         """Match the jobs to the table, then run whatever is due and not yet run."""
@@ -261,7 +294,7 @@ class ScheduleService:
                 )
                 continue
             self.scheduler.add_job(
-                self.fire,
+                self._tracked(self.fire),
                 trigger,
                 args=[schedule.id],
                 id=f"schedule-{schedule.id}",

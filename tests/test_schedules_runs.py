@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -251,3 +252,30 @@ def test_audiences_come_from_config() -> None:
     ]
     assert audiences.managers == (("telegram", "9"), ("console", "you"))
     assert audiences.platforms == frozenset({"telegram"})
+
+
+async def test_stop_lets_a_running_job_finish_instead_of_cancelling_it(
+    database: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """APScheduler cancels running jobs at shutdown and logs that as a crash, mid-way
+    through a transaction; stopping waits for the job instead."""
+    service = ScheduleService(database, CHANNELS, clock=clock, reload_seconds=3600)
+    await service.start()
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+
+    async def slow_job() -> None:
+        started.set()
+        await release.wait()
+        finished.append("done")
+
+    service.scheduler.add_job(service._tracked(slow_job), id="slow")  # runs now
+    await asyncio.wait_for(started.wait(), timeout=5)
+    stopping = asyncio.create_task(service.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # waiting for the job
+    release.set()
+    await asyncio.wait_for(stopping, timeout=5)
+    assert finished == ["done"]
+    assert not service.scheduler.running
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -125,6 +125,22 @@ async def test_no_raw_ip_is_stored_and_the_salt_is_kept(
         assert row.referer_host == "news.example"
 
 
+async def test_an_ipv4_mapped_address_is_the_same_visitor(
+    services: Services, database: Database
+) -> None:
+    """A dual-stack listener (or proxy) reports IPv4 visitors as ``::ffff:a.b.c.d``; the
+    visitor must hash as the plain address, as postbacks' customer IPs do."""
+    seeded = await seed(database)
+    async with running(services, TRUSTING) as client:
+        for address in ("203.0.113.7", "::ffff:203.0.113.7", "::FFFF:203.0.113.7"):
+            headers = {"X-Forwarded-For": address}
+            await client.get(f"/r/{seeded.link.code}", allow_redirects=False, headers=headers)
+    async with database.read() as store:
+        rows = (await store.connection.execute(select(clicks.c.ip_hash, clicks.c.net_hash))).all()
+    assert len(rows) == 3
+    assert len(set(rows)) == 1
+
+
 async def test_unique_clicks_count_one_per_visitor_per_link_per_hour(
     services: Services, database: Database, clock: Clock
 ) -> None:

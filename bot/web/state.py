@@ -102,12 +102,20 @@ class TrackingState:
         log.info("click buffer flushed (%s clicks written in total)", self.metrics.clicks_written)
 
     def client_address(self, request: web.Request) -> str:
+        """The visitor's address, IPv4 in its plain form.
+
+        A dual-stack listener reports IPv4 visitors as ``::ffff:a.b.c.d``; postbacks and
+        the check page must hash the same visitor to the same value, so that prefix goes.
+        """
+        address = ""
         if self.config.trust_forwarded_for:
             forwarded = request.headers.get("X-Forwarded-For", "")
-            first = forwarded.split(",", 1)[0].strip()
-            if first:
-                return first
-        return request.remote or ""
+            address = forwarded.split(",", 1)[0].strip()
+        if not address:
+            address = request.remote or ""
+        if address[:7].lower() == "::ffff:" and "." in address:
+            return address[7:]
+        return address
 
 
 TRACKING = web.AppKey("tracking", TrackingState)

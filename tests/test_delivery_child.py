@@ -105,7 +105,8 @@ class Logged:
         return "".join(self.lines)
 
     def pids(self) -> list[int]:
-        return [int(pid) for pid in re.findall(r"delivery process started \(pid (\d+)\)", self.text)]
+        found = re.findall(r"delivery process started \(pid (\d+)\)", self.text)
+        return [int(pid) for pid in found]
 
     async def finish(self, within: float = 30.0) -> int:
         async with asyncio.timeout(within):
@@ -184,7 +185,8 @@ async def test_deliver_sends_discord_dms_over_rest_without_the_gateway(tmp_path:
         (message,) = fake.sent
         assert fake.dm_channels[message.channel_id or ""] == "424242424242"
         assert "Hello on Discord" in message.embed["description"]
-        assert message.body["nonce"] and message.body["enforce_nonce"]
+        assert message.body["nonce"]
+        assert message.body["enforce_nonce"]
         assert not fake.gateway.identifies, "a delivery process never opens the gateway"
         assert await sent_count(tmp_path) == 1
     finally:

@@ -23,6 +23,8 @@ from bot.adapters.console_delivery import ConsoleSender
 from bot.adapters.delivery import Sender, TargetKind
 from bot.config import Config
 from bot.delivery.runtime import DeliveryService
+from bot.delivery.standalone import delivered_platforms
+from bot.delivery.supervisor import DeliveryProcess
 from bot.scheduler import ScheduleService, audiences_from_config, default_schedules
 from bot.web import build_web_app
 from commands import catalog
@@ -110,6 +112,10 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
     deliveries finish while the adapters can still send and the click buffer is flushed
     last, after nothing can produce clicks any more.
 
+    With ``[delivery] separate_process`` (the default) Telegram and Discord messages are
+    delivered by a supervised ``affbot deliver`` child, so a broadcast never shares the
+    tracking server's event loop; only the console's dispatcher runs here.
+
     Args:
         console: open the console adapter; ``None`` decides by whether stdin is a
             terminal and no platform token is configured.
@@ -126,20 +132,16 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         tasks: list[asyncio.Task[None]] = []
-        senders: list[Sender] = []  # one outbox sender per running chat adapter
+        senders: list[Sender] = []  # one outbox sender per chat adapter delivering here
+        child = DeliveryProcess(config) if _delivers_elsewhere(config) else None
         background: Background | None = None
         try:
             await web.TCPSite(runner, config.web.host, config.web.port).start()
             for host, port, *_ in runner.addresses:
                 log.info("tracking server listening on http://%s:%s", host, port)
             log.info("referral links use %s", config.web.public_base_url)
-            if telegram is not None:
-                await telegram.start()
-                senders.append(telegram.sender)
-            if "discord" in platforms:
-                discord_adapter, discord_task = _start_discord(core, stop)
-                tasks.append(discord_task)
-                senders.append(_AfterReady(discord_adapter.sender, discord_adapter))
+            chat_senders = await _start_chat_adapters(core, telegram, stop, tasks)
+            senders += chat_senders if child is None else []  # else the child delivers them
             if console is None:
                 console = not platforms and sys.stdin.isatty()
             if console:
@@ -155,8 +157,14 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
                     "no chat adapter configured (set DISCORD_TOKEN or TELEGRAM_TOKEN, or run "
                     "in a terminal for the console); serving the tracking server only"
                 )
+            if child is not None:
+                await child.start()
             background = await start_background(
-                core, senders, console_user=config.console.user if console else None
+                core,
+                senders,
+                console_user=config.console.user if console else None,
+                platforms=frozenset(platforms) | ({"console"} if console else set()),
+                also_wake=child.wake if child is not None else None,
             )
             await stop.wait()
         finally:
@@ -165,6 +173,8 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
                 loop.remove_signal_handler(signum)
             if background is not None:
                 await background.stop()
+            if child is not None:  # after the scheduler, before the adapters close
+                await child.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -187,9 +197,21 @@ class Background:
 
 
 async def start_background(
-    core: Core, senders: list[Sender], *, console_user: str | None = None
+    core: Core,
+    senders: list[Sender],
+    *,
+    console_user: str | None = None,
+    platforms: frozenset[str] | None = None,
+    also_wake: Callable[[], None] | None = None,
 ) -> Background:
-    """Start delivering the outbox through ``senders`` and firing schedules."""
+    """Start delivering the outbox through ``senders`` and firing schedules.
+
+    Args:
+        platforms: the platforms schedules post to; by default those of ``senders``
+            (``affbot run`` passes them when another process delivers for some).
+        also_wake: called with the local dispatchers' wake when schedules queue messages
+            (the delivery child's wake).
+    """
     config = core.config
     delivery = DeliveryService(
         core.database,
@@ -199,18 +221,26 @@ async def start_background(
     )
     delivery.start()
     schedules = None
+    if platforms is None:
+        platforms = frozenset(s.platform for s in senders)
+    on_queued = delivery.wake
+    if also_wake is not None:
+        extra = also_wake
+
+        def on_queued() -> None:
+            delivery.wake()
+            extra()
+
     if config.schedules.enabled:
         schedules = ScheduleService(
             core.database,
             # Every platform with an adapter here, delivered by this process or another one
             # sharing the database ([delivery] enabled = false in all but one, say).
-            audiences_from_config(
-                config, frozenset(s.platform for s in senders), console_user=console_user
-            ),
+            audiences_from_config(config, platforms, console_user=console_user),
             grace=timedelta(hours=config.schedules.catch_up_hours),
             reload_seconds=config.schedules.reload_seconds,
             clock=core.services.clock,
-            on_queued=delivery.wake,
+            on_queued=on_queued,
             cap_alert_seconds=config.schedules.cap_alert_seconds,
             digest_cron=config.schedules.digest_cron,
             fraud=fraud_rules(config),
@@ -233,6 +263,30 @@ class _AfterReady:
     ) -> None:
         await self._adapter.wait_until_ready()
         await self._sender.send(target_kind, target_id, reply, dedupe_key=dedupe_key)
+
+
+def _delivers_elsewhere(config: Config) -> bool:
+    """Whether a supervised ``affbot deliver`` child sends Telegram/Discord messages."""
+    delivery = config.delivery
+    return delivery.separate_process and delivery.enabled and bool(delivered_platforms(config))
+
+
+async def _start_chat_adapters(
+    core: Core,
+    telegram: TelegramAdapter | None,
+    stop: asyncio.Event,
+    tasks: list[asyncio.Task[None]],
+) -> list[Sender]:
+    """Start Telegram and Discord (when configured); their outbox senders."""
+    senders: list[Sender] = []
+    if telegram is not None:
+        await telegram.start()
+        senders.append(telegram.sender)
+    if "discord" in _configured_platforms(core.config):
+        discord_adapter, discord_task = _start_discord(core, stop)
+        tasks.append(discord_task)
+        senders.append(_AfterReady(discord_adapter.sender, discord_adapter))
+    return senders
 
 
 def _telegram_adapter(config: Config, core: Core, web_app: web.Application) -> TelegramAdapter:

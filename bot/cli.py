@@ -39,6 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
             ),
         )
     )
+    deliver = with_config(
+        commands.add_parser(
+            "deliver",
+            help="only deliver queued Telegram/Discord messages (affbot run starts one)",
+            description=(
+                "Deliver the outbox to Telegram and Discord until SIGINT/SIGTERM, without "
+                "receiving updates (no polling, no gateway). `affbot run` runs this as a "
+                "child process so broadcasts never slow the tracking server; run it yourself "
+                "only beside an `affbot run` with [delivery] enabled = false."
+            ),
+        )
+    )
+    deliver.add_argument(
+        "--supervised",
+        action="store_true",
+        help="started by affbot run: configuration and wake-ups on stdin, stop at its end",
+    )
     console = with_config(
         commands.add_parser("console", help="talk to the bot from this terminal (or a pipe)")
     )
@@ -113,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = load_config(args.config, required=args.config is not None)
+        if args.command == "deliver" and args.supervised:
+            config = _config_from_parent()
+        else:
+            config = load_config(args.config, required=args.config is not None)
     except ConfigError as error:
         print(f"affbot: {error}", file=sys.stderr)  # noqa: T201
         return 2
@@ -143,6 +163,10 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
     if args.command == "run":
         await app.run_bot(config)
+    elif args.command == "deliver":
+        from bot.delivery.standalone import run_delivery
+
+        return await run_delivery(config, supervised=args.supervised)
     elif args.command == "console":
         manager = (
             True if args.manager else (config.console.manager if args.user is None else False)
@@ -171,6 +195,21 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     elif args.command == "import":
         return await _import_conversions(args, config)
     return 0
+
+
+def _config_from_parent() -> Config:
+    """The configuration ``affbot run`` writes as the first line of a child's stdin."""
+    from pydantic import ValidationError
+
+    from bot.delivery.standalone import config_from_line, read_line_unbuffered
+
+    line = read_line_unbuffered()
+    if not line.strip():
+        raise ConfigError("--supervised: no configuration on stdin (only affbot run uses it)")
+    try:
+        return config_from_line(line)
+    except (ValueError, ValidationError) as error:
+        raise ConfigError(f"--supervised: bad configuration on stdin: {error}") from None
 
 
 def _backup_or_restore(args: argparse.Namespace, config: Config) -> int:

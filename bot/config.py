@@ -247,6 +247,7 @@ class ConsolePacing(PacingConfig):
 
 class DeliveryConfig(_Section):
     enabled: bool = True
+    separate_process: bool = True
     concurrency: int = Field(default=8, ge=1, le=256)
     claim_batch: int = Field(default=100, ge=1, le=10_000)
     lease_seconds: float = Field(default=60.0, ge=5, le=3_600)

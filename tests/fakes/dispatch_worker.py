@@ -4,8 +4,11 @@
 ``fake`` rows to a :class:`FakePlatform` until none are left queued or in flight (waiting
 out the leases a killed predecessor left behind) and at least ``--expect`` rows are
 finished, then prints its counters as JSON. With ``--serve-web`` it also serves the
-tracking server on the same event loop (and prints ``web PORT``), as ``affbot run`` does,
-so the benchmark can measure redirect latency while a broadcast is going out.
+tracking server on the same event loop (and prints ``web PORT``), as ``affbot run`` did
+before ``affbot deliver``, so the benchmark can measure redirect latency while a broadcast
+is going out. With ``--serve-web-only`` it serves the tracking server alone (no
+dispatcher) until SIGTERM or end of stdin: the layout ``affbot run`` uses by default, the
+web in one process and delivery in another.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -39,8 +43,9 @@ async def serve_web(database: Database) -> web.AppRunner:
         registry=catalog.load(),
     )
     # Every probe request comes from 127.0.0.1, far above a real visitor's rate: the
-    # per-address redirect limit is off here, as in the redirect benchmark.
-    config = TrackingConfig(redirects_per_minute=0)
+    # per-address redirect limit is off here, as in the redirect benchmark. Clicks are
+    # written in this process ("inline"): the measurement is about this loop alone.
+    config = TrackingConfig(redirects_per_minute=0, click_writer="inline")
     runner = web.AppRunner(build_web_app(services, config), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -50,7 +55,30 @@ async def serve_web(database: Database) -> web.AppRunner:
     return runner
 
 
+async def web_only(args: argparse.Namespace) -> None:
+    """Serve the tracking server until SIGTERM/SIGINT or until stdin closes."""
+    database = Database.connect(args.database, schema=args.schema)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = await serve_web(database)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    eof = asyncio.create_task(reader.read())  # the benchmark is gone: stop too
+    eof.add_done_callback(lambda _: stop.set())
+    try:
+        await stop.wait()
+    finally:
+        eof.cancel()
+        await runner.cleanup()
+        await database.close()
+
+
 async def main(args: argparse.Namespace) -> None:
+    if args.serve_web_only:
+        await web_only(args)
+        return
     database = Database.connect(args.database, schema=args.schema)
     sender = FakePlatformSender(args.platform)
     runner = await serve_web(database) if args.serve_web else None
@@ -93,6 +121,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--expect", type=int, default=0)
     parser.add_argument("--serve-web", action="store_true")
+    parser.add_argument("--serve-web-only", action="store_true")
     parser.add_argument(
         "--broadcast",
         help="wait only for this broadcast (other rows, such as a badge note the probe's "

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -52,6 +53,47 @@ def endpoints(api_base_url: str, gateway_url: str) -> Iterator[None]:
         yield
     finally:
         Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+class DiscordStartError(OSError):
+    """The token was refused or Discord was unreachable at start-up (one line for the
+    operator; the command line reports OSErrors without a traceback)."""
+
+
+@contextlib.asynccontextmanager
+async def delivery_sender(config: DiscordConfig) -> AsyncIterator[DiscordSender]:
+    """A sender for ``affbot deliver``: REST only, no gateway connection.
+
+    Creating DMs and posting messages are plain REST calls, so a logged-in client that
+    never connects to the gateway can deliver; the gateway (slash commands, invites) stays
+    with the adapter in ``affbot run``, which a second connection would only duplicate.
+    ``endpoints()`` is process-global and stays entered while the sender is in use.
+    """
+    token = config.token.get_secret_value() if config.token else ""
+    if not token:
+        raise ValueError("discord.token is not set")
+    with endpoints(config.api_base_url, config.gateway_url):
+        client = discord.Client(
+            intents=discord.Intents.none(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
+        )
+        try:
+            await client.login(token)
+        except discord.LoginFailure:
+            await client.close()
+            raise DiscordStartError(
+                "discord: the bot token was refused (check discord.token / DISCORD_TOKEN)"
+            ) from None
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as error:
+            await client.close()
+            raise DiscordStartError(
+                f"discord: cannot reach the API at {config.api_base_url}: {error}"
+            ) from None
+        try:
+            yield DiscordSender(client)
+        finally:
+            await client.close()
 
 
 class _Hooks(Protocol):

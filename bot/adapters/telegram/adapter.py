@@ -11,14 +11,16 @@ Start-up follows PTB's recipe for a shared loop: ``initialize()``, then long pol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import secrets
 import unicodedata
+from collections.abc import AsyncIterator
 from enum import Enum
 from typing import Any
 
-from telegram import Message, Update, User
+from telegram import Bot, Message, Update, User
 from telegram.constants import ChatType
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.error import RetryAfter as TelegramRetryAfter
@@ -61,6 +63,43 @@ _HANDLED_MEMORY = 1000
 class TelegramStartError(OSError):
     """Telegram refused the token or could not be reached at start-up (one line for the
     operator; ``affbot run`` reports OSErrors without a traceback)."""
+
+
+@contextlib.asynccontextmanager
+async def delivery_sender(config: TelegramConfig) -> AsyncIterator[TelegramSender]:
+    """A sender for ``affbot deliver``: the Bot API client alone, no polling, no webhook.
+
+    The chat adapter (in ``affbot run``) owns the updates; this process only sends, so it
+    must not call getUpdates (Telegram allows one poller per token). Start-up failures
+    raise :class:`TelegramStartError` with one line for the operator.
+    """
+    token = config.token.get_secret_value() if config.token else ""
+    if not token:
+        raise ValueError("telegram.token is not set")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # request URLs contain the token
+    root = config.api_base_url.rstrip("/")
+    bot = Bot(token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot")
+    try:
+        await bot.initialize()
+    except (InvalidToken, NetworkError) as error:
+        await bot.shutdown()
+        raise _start_error(error, config.api_base_url) from None
+    try:
+        yield TelegramSender(
+            bot,
+            seconds_per_chat=config.seconds_between_messages_per_chat,
+            max_wait=config.max_retry_after_seconds,
+        )
+    finally:
+        await bot.shutdown()
+
+
+def _start_error(error: TelegramError, api_base_url: str) -> TelegramStartError:
+    if isinstance(error, InvalidToken):
+        return TelegramStartError(
+            "telegram: the bot token was refused (check telegram.token / TELEGRAM_TOKEN)"
+        )
+    return TelegramStartError(f"telegram: cannot reach the Bot API at {api_base_url}: {error}")
 
 
 class _Delivery(Enum):
@@ -126,13 +165,7 @@ class TelegramAdapter:
             await self.application.initialize()
         except (InvalidToken, NetworkError) as error:
             await self.application.bot.shutdown()  # close the HTTP pools initialize opened
-            if isinstance(error, InvalidToken):
-                raise TelegramStartError(
-                    "telegram: the bot token was refused (check telegram.token / TELEGRAM_TOKEN)"
-                ) from None
-            raise TelegramStartError(
-                f"telegram: cannot reach the Bot API at {self.config.api_base_url}: {error}"
-            ) from None
+            raise _start_error(error, self.config.api_base_url) from None
         try:
             await self._go_live()
         except TelegramError as error:

@@ -33,6 +33,7 @@ from pydantic_core import to_jsonable_python
 from bot.adapters.delivery import Sender
 from bot.config import Config
 from bot.delivery.runtime import DeliveryService
+from bot.priority import run_as_background
 from storage import Database
 from storage.migrate import upgrade
 
@@ -93,6 +94,7 @@ async def run_delivery(config: Config, *, supervised: bool = False) -> int:
     if not platforms:
         log.error("no platform to deliver to: set TELEGRAM_TOKEN and/or DISCORD_TOKEN")
         return EXIT_NOTHING_TO_DO
+    run_as_background()  # a paced broadcast can wait a millisecond; a redirect should not
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

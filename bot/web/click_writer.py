@@ -13,20 +13,18 @@ that every batch has been written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import sys
 from typing import Any, BinaryIO
 
+from bot.priority import run_as_background
 from bot.web.click_batches import BatchWriter, click_from_row, read_frame
 from commands.fraud_rules import FraudRules
 from storage import Database
 
 log = logging.getLogger(__name__)
-
-NICENESS = 10
 
 
 async def serve(reader: asyncio.StreamReader, acks: BinaryIO) -> int:
@@ -75,10 +73,7 @@ async def _main(acks: BinaryIO) -> int:
 
 
 def main() -> int:
-    # Background work: when the machine is busy, the redirects this process serves
-    # should win the CPU. Batches wait in the server's buffer meanwhile, nothing is lost.
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
+    run_as_background()  # batches wait in the server's buffer meanwhile; none is lost
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Acknowledgements get stdout's pipe to themselves; anything printed by accident

@@ -28,6 +28,7 @@ from aiohttp import web
 from bot.config import TrackingConfig
 from bot.delivery.dispatcher import DispatchSettings, OutboxDispatcher
 from bot.delivery.pacing import Limits
+from bot.priority import run_as_background
 from bot.web import build_web_app
 from commands import catalog
 from commands.invocation import Services, Settings
@@ -79,6 +80,8 @@ async def main(args: argparse.Namespace) -> None:
     if args.serve_web_only:
         await web_only(args)
         return
+    if not args.serve_web:
+        run_as_background()  # as `affbot deliver`, the dispatcher it stands in for, does
     database = Database.connect(args.database, schema=args.schema)
     sender = FakePlatformSender(args.platform)
     runner = await serve_web(database) if args.serve_web else None

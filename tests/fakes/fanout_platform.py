@@ -8,6 +8,10 @@ faster than its token bucket allows, as Telegram and Discord do.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import signal
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.adapters.delivery import RetryAfter, TargetKind, TransientFailure, Unreachable
+from bot.priority import run_as_background
 from commands.reply import Reply
 
 PLATFORM = "fake"
@@ -90,8 +95,39 @@ class FakePlatform:
 
     async def _stats(self, _request: web.Request) -> web.Response:
         return web.json_response(
-            {"delivered": self.delivered, "unique": len(self.received), "rejected": self.rejected}
+            {
+                "delivered": self.delivered,
+                "unique": len(self.received),
+                "duplicates": self.duplicates,
+                "rejected": self.rejected,
+                "first_at": self.first_at,
+                "last_at": self.last_at,  # CLOCK_MONOTONIC: comparable across processes
+            }
         )
+
+
+async def serve(rate: float, burst: float) -> None:
+    """Run the platform until SIGTERM, printing ``url URL`` once it listens."""
+    platform = FakePlatform(rate=rate, burst=burst)
+    print(f"url {await platform.start()}", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await platform.close()
+
+
+def main(argv: list[str]) -> None:
+    """``python -m tests.fakes.fanout_platform --rate R --burst B``: the platform in a
+    process of its own at background priority. It stands in for Telegram's or Discord's
+    servers, which are not on the machine whose redirect latency the benchmark measures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--burst", type=float, required=True)
+    args = parser.parse_args(argv)
+    run_as_background()
+    asyncio.run(serve(args.rate, args.burst))
 
 
 class FakePlatformSender:
@@ -129,3 +165,7 @@ class FakePlatformSender:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -97,14 +97,21 @@ async def screen_clicks(
 
 
 def _count(batch: Sequence[NewClick], window_seconds: int) -> Counter[CounterKey]:
-    """The batch's clicks per (link, visitor), (link, /24) and link, per window."""
-    counts: Counter[CounterKey] = Counter()
+    """The batch's clicks per (link, visitor), (link, /24) and link, per window.
+
+    Tallied on plain tuples first and turned into counter keys once per distinct visitor:
+    building three keys per click cost a third of the screening.
+    """
+    visits: Counter[tuple[int, str, str | None, int]] = Counter()
     for click in batch:
         start = int(click.occurred_at.timestamp()) // window_seconds * window_seconds
-        counts[CounterKey(click.link_id, "ip", click.ip_hash, start)] += 1
-        if click.net_hash:
-            counts[CounterKey(click.link_id, "net", click.net_hash, start)] += 1
-        counts[CounterKey(click.link_id, "link", "", start)] += 1
+        visits[click.link_id, click.ip_hash, click.net_hash, start] += 1
+    counts: Counter[CounterKey] = Counter()
+    for (link_id, ip_hash, net_hash, start), n in visits.items():
+        counts[CounterKey(link_id, "ip", ip_hash, start)] += n
+        if net_hash:
+            counts[CounterKey(link_id, "net", net_hash, start)] += n
+        counts[CounterKey(link_id, "link", "", start)] += n
     return counts
 
 

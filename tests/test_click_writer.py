@@ -303,3 +303,30 @@ async def test_a_visit_without_a_salt_is_kept_not_stored_unhashed(database: Data
     buffer.use_salt("pepper")
     assert await buffer.flush()
     assert await stored_ids(database) == [sent.click_id]
+
+
+async def test_each_address_in_a_batch_gets_its_own_hashes(database: Database) -> None:
+    """Hashes are worked out once per address in a batch, never shared between two."""
+    seeded = await seed(database)
+    buffer = ClickBuffer(database, batch_size=1000, flush_seconds=60, metrics=Metrics())
+    buffer.use_salt("pepper")
+    addresses = ["198.51.100.1", "203.0.113.9", "198.51.100.1", "2001:db8::7", "203.0.113.9"]
+    sent = [
+        Visit(new_click_id(), seeded.link.id, NOON, address, "chrome", None)
+        for address in addresses
+    ]
+    for one in sent:
+        buffer.add(one)
+    assert await buffer.flush()
+    async with database.read() as store:
+        rows = {
+            row.click_id: (row.ip_hash, row.net_hash)
+            for row in await store.connection.execute(
+                select(clicks.c.click_id, clicks.c.ip_hash, clicks.c.net_hash)
+            )
+        }
+    for one in sent:
+        assert rows[one.click_id] == (
+            hash_ip("pepper", one.address),
+            hash_network("pepper", one.address),
+        )

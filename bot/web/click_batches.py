@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.web.visitors import Visit
+from bot.web.visitors import Visit, hash_ip, hash_network
 from commands.badges import first_clicks
 from commands.fraud_clicks import Baselines, screen_clicks
 from commands.fraud_rules import FraudRules
@@ -71,8 +71,7 @@ class BatchWriter:
             Exception: whatever kept the clicks from being committed (nothing was); a
                 failure after the commit is logged, never raised.
         """
-        salt = self.salt
-        batch = [item.hashed(salt) if isinstance(item, Visit) else item for item in items]
+        batch = _hashed(items, self.salt)
         async with self._writer, self._database.transaction() as store:
             await store.clicks.add_many(batch)
         await self._screen(batch)
@@ -111,6 +110,37 @@ class BatchWriter:
         if len(self._badged_links) > MAX_BADGED_LINKS:
             self._badged_links.clear()
         self._badged_links.update(link_ids)
+
+
+def _hashed(items: Sequence[NewClick | Visit], salt: str) -> list[NewClick]:
+    """The batch as stored clicks: each visit's address hashed, once per distinct
+    address in the batch (a flood from one address, when load is highest, hashes once)."""
+    hashes: dict[str, tuple[str, str]] = {}
+    batch: list[NewClick] = []
+    for item in items:
+        if not isinstance(item, Visit):
+            batch.append(item)
+            continue
+        known = hashes.get(item.address)
+        if known is None:
+            if not salt:
+                raise RuntimeError("no IP hash salt: refusing to hash visitors without one")
+            known = hashes[item.address] = (
+                hash_ip(salt, item.address),
+                hash_network(salt, item.address),
+            )
+        batch.append(
+            NewClick(
+                click_id=item.click_id,
+                link_id=item.link_id,
+                occurred_at=item.occurred_at,
+                ip_hash=known[0],
+                user_agent_family=item.user_agent_family,
+                referer_host=item.referer_host,
+                net_hash=known[1],
+            )
+        )
+    return batch
 
 
 def click_row(item: NewClick | Visit) -> ClickRow:

@@ -16,8 +16,6 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from storage.clicks import NewClick
-
 # Preview fetchers by name, then generic crawler words; matched on the lowercased agent
 # with plain substring tests, which costs a few microseconds per click instead of a regex.
 _BOT_WORDS = (
@@ -143,9 +141,9 @@ class Visit(NamedTuple):
     Hashing the address and its network costs a redirect about a tenth of its
     throughput, so the redirect leaves it to the click writer, which hashes whole batches
     off the server's event loop (in its own process by default). The raw address lives
-    only in memory and on the pipe to that writer; ``hashed`` is the only way to the
-    ``NewClick`` that gets stored. A named tuple: the redirect makes one per click, and a
-    frozen dataclass costs three times as much to build.
+    only in memory and on the pipe to that writer, which turns it into the stored
+    ``NewClick`` (``bot.web.click_batches``). A named tuple: the redirect makes one per
+    click, and a frozen dataclass costs three times as much to build.
     """
 
     click_id: str
@@ -154,16 +152,3 @@ class Visit(NamedTuple):
     address: str
     user_agent_family: str
     referer_host: str | None
-
-    def hashed(self, salt: str) -> NewClick:
-        if not salt:
-            raise RuntimeError("no IP hash salt: refusing to hash visitors without one")
-        return NewClick(
-            click_id=self.click_id,
-            link_id=self.link_id,
-            occurred_at=self.occurred_at,
-            ip_hash=hash_ip(salt, self.address),
-            user_agent_family=self.user_agent_family,
-            referer_host=self.referer_host,
-            net_hash=hash_network(salt, self.address),
-        )

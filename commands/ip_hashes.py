@@ -43,8 +43,8 @@ async def instance_salt(database: Database, override: str | None, *, now: dateti
 def hash_address(salt: str, address: str) -> str:
     """The salted SHA-256 of an address, hex (64 characters).
 
-    Identical to ``bot.web.visitors.hash_ip`` (a test holds them together), which the
-    redirect path uses for clicks, so a click and a sighting of one address match.
+    The one visitor hash: clicks (``bot.web.visitors.hash_ip`` is this function),
+    sightings and customer IPs all use it, so one address always matches itself.
     """
     return hashlib.sha256(f"{salt}\x00{address}".encode()).hexdigest()
 

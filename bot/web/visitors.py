@@ -8,13 +8,14 @@ of their IP address: enough to count unique visitors, useless for finding anyone
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
 from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
+
+from commands.ip_hashes import hash_address
 
 # Preview fetchers by name, then generic crawler words; matched on the lowercased agent
 # with plain substring tests, which costs a few microseconds per click instead of a regex.
@@ -97,9 +98,9 @@ def referer_host(referer: str | None) -> str | None:
     return host[:255] if host else None
 
 
-def hash_ip(salt: str, address: str) -> str:
-    """The salted SHA-256 of an IP address, hex (64 characters)."""
-    return hashlib.sha256(f"{salt}\x00{address}".encode()).hexdigest()
+# One definition of the visitor hash, shared with postbacks' customer IPs and the link
+# check page's sightings: they must hash an address alike to be compared.
+hash_ip = hash_address
 
 
 def hash_network(salt: str, address: str) -> str:

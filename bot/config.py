@@ -99,7 +99,7 @@ IdList = Annotated[list[int], BeforeValidator(_id_list)]
 class TrackingConfig(_Section):
     """The tracking server: click batching, visitor hashing, postback limits, cap alerts."""
 
-    click_batch_size: int = Field(default=500, ge=1, le=100_000)
+    click_batch_size: int = Field(default=2000, ge=1, le=100_000)
     click_flush_seconds: float = Field(default=1.0, gt=0, le=300)
     # Who writes click batches: a child process (keeps the server's event loop free for
     # redirects) or the server's own event loop.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -14,23 +13,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
+from tests.processes import affbot_env
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    environ = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("AFFBOT_") and key not in {"DISCORD_TOKEN", "TELEGRAM_TOKEN"}
-    }
-    return {
-        **environ,
-        "PYTHONPATH": str(ROOT),
-        "AFFBOT_DATABASE__URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "AFFBOT_WEB__PORT": "0",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
+    return affbot_env(tmp_path)
 
 
 def affbot(

@@ -27,24 +27,14 @@ from storage.migrate import upgrade
 from storage.outbox import OutgoingMessage
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.telegram import FakeTelegram
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import affbot_env
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:
-    environ = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("AFFBOT_") and key not in {"DISCORD_TOKEN", "TELEGRAM_TOKEN"}
-    }
     return {
-        **environ,
-        "PYTHONPATH": str(ROOT),
-        "AFFBOT_DATABASE__URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "AFFBOT_WEB__PORT": "0",
+        **affbot_env(tmp_path),
         "AFFBOT_DELIVERY__POLL_SECONDS": "0.2",
         "AFFBOT_SCHEDULES__ENABLED": "false",
-        "NO_PROXY": "127.0.0.1,localhost",
     }
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.web.click_batches import click_row
 from bot.web.click_buffer import ClickBuffer
 from bot.web.metrics import Metrics
 from bot.web.visitors import hash_ip, hash_network
@@ -17,7 +18,7 @@ from commands.postback_fields import ConversionRejected
 from commands.referrals import Outcome, record_signup
 from commands.tracking import TrackingRules, record_conversion
 from storage import Database
-from storage.clicks import NewClick, new_click_id
+from storage.clicks import NewClick, new_click, new_click_id
 from storage.fraud import Flag
 from storage.referrals import SIGNUP_REFERRALS
 from tests.conftest import Chat
@@ -37,7 +38,7 @@ RULES = FraudRules(
 
 
 def visit(seeded: Seeded, address: str, at: datetime) -> NewClick:
-    return NewClick(
+    return new_click(
         click_id=new_click_id(),
         link_id=seeded.link.id,
         occurred_at=at,
@@ -53,7 +54,7 @@ async def write(database: Database, clicks: list[NewClick], rules: FraudRules = 
         database, batch_size=1000, flush_seconds=60, metrics=Metrics(), fraud=rules
     )
     for one in clicks:
-        buffer.add(one)
+        buffer.add(click_row(one))
     assert await buffer.flush()
 
 
@@ -270,7 +271,7 @@ async def test_a_spike_crossing_its_threshold_on_a_later_batch_is_flagged_once(
     )
     for size in (4, 4, 4, 4):  # 4, 8 (under 10), 12 (crosses max(10, 2 x 5)), 16
         for n in range(size):
-            buffer.add(visit(seeded, f"10.{n}.0.1", NOON))
+            buffer.add(click_row(visit(seeded, f"10.{n}.0.1", NOON)))
         assert await buffer.flush()
     flags = await open_flags(database)
     assert [flag.rule for flag in flags] == ["rate-spike"]

@@ -7,17 +7,18 @@ from typing import Any
 
 from sqlalchemy import event
 
+from bot.web.click_batches import click_row
 from bot.web.click_buffer import ClickBuffer
 from bot.web.metrics import Metrics
 from storage import Database
-from storage.clicks import NewClick, new_click_id
+from storage.clicks import NewClick, new_click, new_click_id
 from tests.tracking_support import Seeded, seed
 
 NOON = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
 def visit(seeded: Seeded, at: datetime) -> NewClick:
-    return NewClick(
+    return new_click(
         click_id=new_click_id(),
         link_id=seeded.link.id,
         occurred_at=at,
@@ -40,7 +41,7 @@ async def write(database: Database, clicks: list[NewClick]) -> list[str]:
     try:
         buffer = ClickBuffer(database, batch_size=1000, flush_seconds=60, metrics=Metrics())
         for one in clicks:
-            buffer.add(one)
+            buffer.add(click_row(one))
         assert await buffer.flush()
     finally:
         event.remove(engine, "before_cursor_execute", seen)
@@ -96,16 +97,16 @@ async def test_one_buffer_skips_links_it_already_settled(database: Database) -> 
     event.listen(engine, "before_cursor_execute", seen)
     try:
         buffer = ClickBuffer(database, batch_size=1000, flush_seconds=60, metrics=Metrics())
-        buffer.add(visit(alice, NOON))
+        buffer.add(click_row(visit(alice, NOON)))
         assert await buffer.flush()
         assert len(statements) == 1
         for _ in range(3):  # the same link again: settled, no statement
-            buffer.add(visit(alice, NOON))
+            buffer.add(click_row(visit(alice, NOON)))
             assert await buffer.flush()
         assert len(statements) == 1
         bob = await seed(database, user="bob")  # a link this buffer has not seen yet
-        buffer.add(visit(alice, NOON))
-        buffer.add(visit(bob, NOON))
+        buffer.add(click_row(visit(alice, NOON)))
+        buffer.add(click_row(visit(bob, NOON)))
         assert await buffer.flush()
         assert len(statements) == 2
     finally:

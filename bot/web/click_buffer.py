@@ -18,14 +18,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from operator import itemgetter
 
-from bot.web.click_batches import BatchWriter
+from bot.web.click_batches import BatchWriter, ClickRow
 from bot.web.click_sinks import ClickSink, InlineSink
 from bot.web.metrics import Metrics
-from bot.web.visitors import Visit
 from commands.fraud_rules import FraudRules
 from storage import Database
-from storage.clicks import NewClick
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +32,7 @@ log = logging.getLogger(__name__)
 # log line, rather than letting memory grow without bound.
 MAX_PENDING = 1_000_000
 SHUTDOWN_ATTEMPTS = 5
+_CLICK_ID = itemgetter(0)
 
 
 class ClickBuffer:
@@ -52,7 +52,7 @@ class ClickBuffer:
         self._flush_seconds = flush_seconds
         self._metrics = metrics
         self._sink = sink or InlineSink(BatchWriter(database, fraud=fraud, writer=writer))
-        self._pending: list[NewClick | Visit] = []
+        self._pending: list[ClickRow] = []
         self._pending_ids: set[str] = set()
         self._in_flight = 0  # taken from _pending, not yet committed
         self._lock = asyncio.Lock()
@@ -77,10 +77,11 @@ class ClickBuffer:
         """The IP hash salt the writer hashes visits' addresses with."""
         self._sink.salt = salt
 
-    def add(self, click: NewClick | Visit) -> None:
-        """Queue a click; never blocks the request that made it."""
+    def add(self, click: ClickRow) -> None:
+        """Queue a click (``visit_row`` or ``click_row``); never blocks the request that
+        made it."""
         self._pending.append(click)
-        self._pending_ids.add(click.click_id)
+        self._pending_ids.add(click[0])
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
@@ -150,7 +151,7 @@ class ClickBuffer:
                     self._in_flight = 0
                 self._metrics.flush_seconds.observe(time.perf_counter() - started)
                 self._metrics.clicks_written += len(batch)
-                self._pending_ids.difference_update(click.click_id for click in batch)
+                self._pending_ids.difference_update(map(_CLICK_ID, batch))
         return True
 
     async def _run(self) -> None:
@@ -169,5 +170,5 @@ class ClickBuffer:
         if excess > 0:
             dropped = self._pending[:excess]
             del self._pending[:excess]
-            self._pending_ids.difference_update(click.click_id for click in dropped)
+            self._pending_ids.difference_update(map(_CLICK_ID, dropped))
             log.error("click buffer full: dropped the %s oldest unwritten clicks", excess)

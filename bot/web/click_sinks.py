@@ -23,11 +23,9 @@ import logging
 import sys
 from typing import Protocol
 
-from bot.web.click_batches import BatchWriter, click_row, encode_frame
-from bot.web.visitors import Visit
+from bot.web.click_batches import BatchWriter, ClickRow, encode_frame
 from commands.fraud_rules import FraudRules
 from storage import Database
-from storage.clicks import NewClick
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +37,12 @@ REAP_SECONDS = 2.0  # for a child whose output ended to finish exiting
 
 class ClickSink(Protocol):
     salt: str
-    """Hashes the addresses of visits; set before the first write (``Visit``)."""
+    """Hashes the addresses of visits; set before the first write (``visit_row``)."""
 
     async def open(self) -> None:
         """Get ready to write (errors are logged; ``write`` tries again)."""
 
-    async def write(self, batch: list[NewClick | Visit]) -> None:
+    async def write(self, batch: list[ClickRow]) -> None:
         """Return once the batch is committed; raise if it was not."""
 
     async def close(self) -> None:
@@ -68,7 +66,7 @@ class InlineSink:
     async def open(self) -> None:
         return None
 
-    async def write(self, batch: list[NewClick | Visit]) -> None:
+    async def write(self, batch: list[ClickRow]) -> None:
         await self._writer.write(batch)
 
     async def close(self) -> None:
@@ -115,13 +113,13 @@ class ProcessSink:
         except OSError:
             log.exception("could not start the click writer process; will try again")
 
-    async def write(self, batch: list[NewClick | Visit]) -> None:
-        rows = [click_row(click) for click in batch]
+    async def write(self, batch: list[ClickRow]) -> None:
         for attempt in range(1, ATTEMPTS + 1):
             process = await self._running()
             self._sequence += 1
             sequence = self._sequence
-            status = await self._exchange(process, encode_frame((sequence, rows)), sequence)
+            # The buffer holds rows in wire format already: one marshal call per batch.
+            status = await self._exchange(process, encode_frame((sequence, batch)), sequence)
             if status == "ok":
                 return
             if status == "error":

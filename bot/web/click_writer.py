@@ -20,7 +20,7 @@ import sys
 from typing import Any, BinaryIO
 
 from bot.priority import run_as_background
-from bot.web.click_batches import BatchWriter, click_from_row, read_frame
+from bot.web.click_batches import BatchWriter, read_frame
 from commands.fraud_rules import FraudRules
 from storage import Database
 
@@ -45,7 +45,7 @@ async def serve(reader: asyncio.StreamReader, acks: BinaryIO) -> int:
         while (frame := await read_frame(reader)) is not None:
             sequence, rows = frame
             try:
-                await writer.write([click_from_row(row) for row in rows])
+                await writer.write(rows)
             except Exception:
                 log.exception("writing %s clicks failed; the server sends them again", len(rows))
                 status = "error"

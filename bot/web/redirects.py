@@ -12,11 +12,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
+from bot.web.click_batches import visit_row
 from bot.web.pages import NO_STORE, page
 from bot.web.rate_limit import LIMITS, refused
 from bot.web.routes import RouteKind, around_click_id
 from bot.web.state import TRACKING
-from bot.web.visitors import Visit, classify, referer_host
+from bot.web.visitors import classify, referer_host
 from storage.clicks import new_click_id
 from storage.links import LinkTarget
 
@@ -59,7 +60,9 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         metrics.clicks["counted"] += 1
         address = tracking.client_address(request)
         referer = referer_host(request.headers.get("Referer"))
-        tracking.buffer.add(Visit(click_id, route.target.link.id, now, address, family, referer))
+        tracking.buffer.add(
+            visit_row(click_id, route.target.link.id, now, address, family, referer)
+        )
     metrics.redirects["destination"] += 1
     around = route.around_click_id
     location = (

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from commands.ip_hashes import hash_address
@@ -134,22 +132,3 @@ def _ipv4_network(address: str) -> str | None:
         if (part[0] == "0" and len(part) > 1) or int(part) > 255:
             return None
     return f"{parts[0]}.{parts[1]}.{parts[2]}.0/24"
-
-
-class Visit(NamedTuple):
-    """A counted click as the redirect saw it, before its address is hashed.
-
-    Hashing the address and its network costs a redirect about a tenth of its
-    throughput, so the redirect leaves it to the click writer, which hashes whole batches
-    off the server's event loop (in its own process by default). The raw address lives
-    only in memory and on the pipe to that writer, which turns it into the stored
-    ``NewClick`` (``bot.web.click_batches``). A named tuple: the redirect makes one per
-    click, and a frozen dataclass costs three times as much to build.
-    """
-
-    click_id: str
-    link_id: int
-    occurred_at: datetime
-    address: str
-    user_agent_family: str
-    referer_host: str | None

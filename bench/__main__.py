@@ -29,6 +29,12 @@ def main(argv: list[str]) -> int:
     redirect.add_argument("--connections", type=int, default=32)
     redirect.add_argument("--postbacks", type=int, default=500, help="unique transactions")
     redirect.add_argument("--postback-concurrency", type=int, default=16)
+    redirect.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run affbot on PostgreSQL: a server URL such as "
+        "postgresql://postgres@127.0.0.1:5432/test (a fresh database is made and dropped)",
+    )
     args = parser.parse_args(argv)
     options = Options(
         seconds=args.seconds,
@@ -36,6 +42,7 @@ def main(argv: list[str]) -> int:
         connections=args.connections,
         postbacks=args.postbacks,
         postback_concurrency=args.postback_concurrency,
+        postgres=args.postgres,
     )
     return asyncio.run(run(options))
 

@@ -12,21 +12,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
 import signal
 import socket
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import aiohttp
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.loadgen import LoadResult, drive
 from storage import Database
+from storage.database import async_url
 from storage.migrate import upgrade
 from storage.programs import Commission, NewProgram
 
@@ -43,6 +48,7 @@ class Options:
     connections: int
     postbacks: int
     postback_concurrency: int
+    postgres: str | None = None  # a server URL: the run gets a fresh database on it
 
 
 def free_port() -> int:
@@ -175,9 +181,34 @@ def row(name: str, result: LoadResult) -> str:
     )
 
 
+@contextlib.asynccontextmanager
+async def fresh_database(workdir: Path, postgres: str | None) -> AsyncIterator[str]:
+    """A database URL for one run: SQLite in ``workdir``, or a new PostgreSQL database on
+    the ``postgres`` server, dropped afterwards (so runs never share rows or indexes)."""
+    if postgres is None:
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    name = f"affbot_bench_{secrets.token_hex(4)}"
+    admin = create_async_engine(async_url(postgres), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlunsplit(urlsplit(postgres)._replace(path=f"/{name}"))
+        finally:
+            async with admin.connect() as connection:
+                await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.dispose()
+
+
 async def run(options: Options) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="affbot-bench-"))
-    url = f"sqlite:///{workdir / 'bench.db'}"
+    async with fresh_database(workdir, options.postgres) as url:
+        return await _run(options, workdir, url)
+
+
+async def _run(options: Options, workdir: Path, url: str) -> int:
     code = await seed(url)
     affbot_port, bare_port = free_port(), free_port()
     env = {
@@ -225,9 +256,11 @@ async def run(options: Options) -> int:
         affbot_result, bare_result = totals["affbot"], totals["bare"]
         throughput = affbot_result.rate / bare_result.rate
         p99 = affbot_result.percentile(0.99) / bare_result.percentile(0.99)
+        engine = "PostgreSQL" if options.postgres else "SQLite"
         print(
             f"redirect: GET /r/{{code}}, {options.connections} connections, "
-            f"{options.rounds} rounds x {options.seconds:g} s per server, alternating"
+            f"{options.rounds} rounds x {options.seconds:g} s per server, alternating, "
+            f"affbot on {engine}"
         )
         print(f"  {'server':<10} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'requests':>10}")
         print(row("affbot", affbot_result))

@@ -1,7 +1,8 @@
-"""``python -m bench redirect|fanout [options]``: run one benchmark.
+"""``python -m bench redirect|fanout|writer [options]``: run one benchmark.
 
 ``redirect`` compares the tracking server with a bare aiohttp app (redirects and
-postbacks); ``fanout`` delivers a broadcast through a rate-limited fake platform.
+postbacks); ``fanout`` delivers a broadcast through a rate-limited fake platform;
+``writer`` times the click writer's pipeline against plain SQLite inserts.
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ def main(argv: list[str]) -> int:
         from bench import fanout
 
         return fanout.main(argv[1:])
+    if argv and argv[0] == "writer":
+        from bench import writer
+
+        return writer.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     redirect = commands.add_parser(
         "redirect", help="tracking server vs a bare aiohttp app: redirects and postbacks"
     )
     commands.add_parser("fanout", help="outbox delivery through a rate-limited fake platform")
+    commands.add_parser("writer", help="the click writer's CPU per click against bare SQLite")
     redirect.add_argument("--seconds", type=float, default=2.0, help="per server per round")
     redirect.add_argument("--rounds", type=int, default=8)
     redirect.add_argument("--connections", type=int, default=32)

@@ -1,0 +1,194 @@
+"""``python -m bench writer``: the click writer's CPU per click against SQLite alone.
+
+The redirect benchmark's ratios move by ±0.05 from run to run on two shared cores, which
+hides changes to the click writer child, whose CPU competes with the server's. This one
+measures that pipeline on its own and steadily: the batches the child receives
+(``marshal``-decoded visit rows) go through ``BatchWriter.write`` (hashing, the clicks'
+insert, fraud counters, first-click badges), and, as the baseline in the same run, the
+same clicks already hashed go into a database with the same schema as plain multi-row
+``INSERT`` statements through Python's ``sqlite3``, one transaction per batch: what
+storing them costs with nothing of affbot's around it. Rounds alternate, each on fresh
+databases, and the CPU time is the process's (the aiosqlite thread included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import marshal
+import sqlite3
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.redirect import seed
+from bot.web.click_batches import BatchWriter, visit_row
+from bot.web.visitors import hash_ip, hash_network
+from commands.fraud_rules import FraudRules
+from storage import Database
+from storage.clicks import new_click_id
+
+SALT = "bench-salt-0123456789abcdef"
+COLUMNS = "click_id, link_id, occurred_at, ip_hash, user_agent_family, referer_host, "
+COLUMNS += "hour_bucket, net_hash"
+CHUNK = 100
+
+
+@dataclass
+class Totals:
+    cpu: float = 0.0
+    wall: float = 0.0
+    clicks: int = 0
+
+    def per_click(self) -> tuple[float, float]:
+        """CPU and wall microseconds per click."""
+        return self.cpu * 1e6 / self.clicks, self.wall * 1e6 / self.clicks
+
+
+def make_batches(link_id: int, batches: int, size: int, visitors: int) -> list[bytes]:
+    """Marshal frames of visit rows, as the server sends them, one second apart.
+
+    Each batch has ``visitors`` new visitors clicking in turn, spread over /24 networks
+    the way real traffic is: an ordinary busy link, which raises no fraud flag (the
+    flood of one address is the redirect benchmark's case).
+    """
+    start = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    frames = []
+    for number in range(batches):
+        at = start + timedelta(seconds=number)
+        rows = []
+        for index in range(size):
+            visitor = number * visitors + index % visitors
+            address = f"10.{visitor >> 16 & 255}.{visitor & 255}.{(visitor >> 8 & 255) + 1}"
+            rows.append(
+                visit_row(
+                    new_click_id(),
+                    link_id,
+                    at + timedelta(microseconds=index * 37),
+                    address,
+                    "chrome",
+                    None,
+                )
+            )
+        frames.append(marshal.dumps(rows))
+    return frames
+
+
+async def affbot_round(workdir: Path, frames: list[bytes]) -> Totals:
+    url = f"sqlite:///{workdir / 'affbot.db'}"
+    await seed(url)
+    database = Database.connect(url)
+    writer = BatchWriter(database, fraud=FraudRules(), salt=SALT)
+    totals = Totals()
+    try:
+        for frame in frames:
+            cpu, wall = time.process_time(), time.perf_counter()
+            rows = marshal.loads(frame)  # noqa: S302 - frames this process just made
+            await writer.write(rows)
+            totals.cpu += time.process_time() - cpu
+            totals.wall += time.perf_counter() - wall
+            totals.clicks += len(rows)
+        async with database.read() as store:
+            stored = await store.clicks.count()
+    finally:
+        await database.close()
+    if stored != totals.clicks:
+        raise RuntimeError(f"affbot stored {stored} of {totals.clicks} clicks")
+    return totals
+
+
+async def bare_round(workdir: Path, frames: list[bytes]) -> Totals:
+    """The same clicks, hashed beforehand (hashing is affbot's work), stored bare."""
+    path = workdir / "bare.db"
+    await seed(f"sqlite:///{path}")  # the same schema, migrations included
+    hashed = [_hashed(marshal.loads(frame)) for frame in frames]  # noqa: S302
+    connection = sqlite3.connect(path, isolation_level=None)
+    totals = Totals()
+    try:
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            connection.execute(f"PRAGMA {pragma}")
+        for rows in hashed:
+            cpu, wall = time.process_time(), time.perf_counter()
+            connection.execute("BEGIN IMMEDIATE")
+            for start in range(0, len(rows), CHUNK):
+                chunk = rows[start : start + CHUNK]
+                connection.execute(_insert(len(chunk)), [v for row in chunk for v in row])
+            connection.execute("COMMIT")
+            totals.cpu += time.process_time() - cpu
+            totals.wall += time.perf_counter() - wall
+            totals.clicks += len(rows)
+        stored = connection.execute("SELECT count(*) FROM clicks").fetchone()[0]
+    finally:
+        connection.close()
+    if stored != totals.clicks:
+        raise RuntimeError(f"the baseline stored {stored} of {totals.clicks} clicks")
+    return totals
+
+
+def _hashed(rows: Sequence[Sequence[Any]]) -> list[tuple[object, ...]]:
+    values: list[tuple[object, ...]] = []
+    for click_id, link_id, micros, _, address, agent, referer, _ in rows:
+        second, fraction = divmod(micros, 1_000_000)
+        at = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        values.append(
+            (
+                click_id,
+                link_id,
+                f"{at}.{fraction:06d}",
+                hash_ip(SALT, address),
+                agent,
+                referer,
+                micros // 3_600_000_000,
+                hash_network(SALT, address),
+            )
+        )
+    return values
+
+
+def _insert(rows: int) -> str:
+    row = "(" + ", ".join("?" * 8) + ")"
+    return f"INSERT INTO clicks ({COLUMNS}) VALUES " + ", ".join([row] * rows)  # noqa: S608
+
+
+async def run(rounds: int, batches: int, size: int, visitors: int) -> int:
+    totals = {"affbot": Totals(), "bare": Totals()}
+    for number in range(rounds):
+        workdir = Path(tempfile.mkdtemp(prefix="affbot-bench-writer-"))
+        frames = make_batches(1, batches, size, visitors)  # the seeded link is id 1
+        order = ["affbot", "bare"] if number % 2 == 0 else ["bare", "affbot"]
+        for name in order:
+            if name == "affbot":
+                result = await affbot_round(workdir, frames)
+            else:
+                result = await bare_round(workdir, frames)
+            totals[name].cpu += result.cpu
+            totals[name].wall += result.wall
+            totals[name].clicks += result.clicks
+    affbot_cpu, affbot_wall = totals["affbot"].per_click()
+    bare_cpu, bare_wall = totals["bare"].per_click()
+    print(
+        f"click writer: {rounds} rounds x {batches} batches of {size} clicks, "
+        f"{visitors} visitors per batch, SQLite"
+    )
+    print(f"  {'writer':<24} {'CPU µs/click':>13} {'wall µs/click':>14}")
+    print(f"  {'affbot BatchWriter':<24} {affbot_cpu:>13.2f} {affbot_wall:>14.2f}")
+    print(f"  {'bare sqlite3 insert':<24} {bare_cpu:>13.2f} {bare_wall:>14.2f}")
+    print(
+        f"  ratio affbot/bare: CPU {affbot_cpu / bare_cpu:.2f}, wall {affbot_wall / bare_wall:.2f}"
+    )
+    print(f"  every click stored: {totals['affbot'].clicks} by each")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench writer", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=20, help="per round")
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--visitors", type=int, default=1000, help="new ones per batch")
+    args = parser.parse_args(argv)
+    return asyncio.run(run(args.rounds, args.batches, args.batch_size, args.visitors))

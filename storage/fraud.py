@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,8 +58,11 @@ class Flag:
     decided_by: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class CounterKey:
+class CounterKey(NamedTuple):
+    """One counter: a link's clicks (or signups) in one window, for one visitor hash,
+    one network hash, or the whole link. A named tuple: a busy batch makes one per
+    visitor and looks each up several times, and a tuple hashes in C."""
+
     link_id: int
     scope: CounterScope
     key_hash: str
@@ -218,9 +221,27 @@ class FraudRepository:
                 for key, count in chunk
                 for value in (key.link_id, key.scope, key.key_hash, key.window_start, count)
             ]
-            for row in await driver.execute_fetchall(_sqlite_counter_upsert(len(chunk)), values):
-                totals[CounterKey(int(row[0]), row[1], row[2], int(row[3]))] = int(row[4])
+            for link_id, scope, key_hash, window_start, clicks in await driver.execute_fetchall(
+                _sqlite_counter_upsert(len(chunk)), values
+            ):
+                totals[CounterKey(link_id, scope, key_hash, window_start)] = clicks
         return totals
+
+    async def prune_visitor_counters(self, before: int) -> int:
+        """Delete per-visitor and per-network counters of windows starting before
+        ``before``; returns how many went.
+
+        Only the current window's are ever read (a flood is judged within its window),
+        yet a busy link adds one or two per visitor per window: kept, they outgrew the
+        clicks themselves and made every upsert slower as their index grew past the
+        cache. Link and signup counters stay: baselines and rates read past windows.
+        """
+        result = await self._connection.execute(
+            delete(fraud_click_counters)
+            .where(fraud_click_counters.c.scope.in_(("ip", "net")))
+            .where(fraud_click_counters.c.window_start < before)
+        )
+        return int(result.rowcount)
 
     async def link_history(self, link_id: int, before: int, windows: int) -> list[int]:
         """The link's total clicks in each of the ``windows`` windows before ``before``."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event, select
 
-from bot.web.click_batches import click_row
+from bot.web.click_batches import BatchWriter, click_row
 from bot.web.click_buffer import ClickBuffer
 from bot.web.metrics import Metrics
 from bot.web.visitors import hash_ip, hash_network
@@ -21,6 +23,7 @@ from storage import Database
 from storage.clicks import NewClick, new_click, new_click_id
 from storage.fraud import Flag
 from storage.referrals import SIGNUP_REFERRALS
+from storage.schema import fraud_click_counters
 from tests.conftest import Chat
 from tests.tracking_support import Seeded, seed
 
@@ -276,3 +279,55 @@ async def test_a_spike_crossing_its_threshold_on_a_later_batch_is_flagged_once(
     flags = await open_flags(database)
     assert [flag.rule for flag in flags] == ["rate-spike"]
     assert flags[0].evidence["clicks"] == 12
+
+
+async def counters(database: Database) -> set[tuple[str, datetime]]:
+    async with database.read() as store:
+        rows = await store.connection.execute(
+            select(fraud_click_counters.c.scope, fraud_click_counters.c.window_start)
+        )
+        return {(row.scope, datetime.fromtimestamp(row.window_start, UTC)) for row in rows}
+
+
+async def test_visitor_counters_are_pruned_once_their_window_is_past(database: Database) -> None:
+    """Per-visitor and per-network counters are read only in their own window; the
+    previous window's stay for late clicks, older ones go. Link counters stay: they are
+    the baseline of the spike rule."""
+    seeded = await seed(database)
+    hour = timedelta(hours=1)
+    writer = BatchWriter(database, fraud=RULES)  # one writer: it prunes once per window
+    deletes: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM FRAUD_CLICK_COUNTERS"):
+            deletes.append(statement)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await writer.write([click_row(visit(seeded, "203.0.113.7", NOON)) for _ in range(3)])
+        await writer.write([click_row(visit(seeded, "203.0.113.7", NOON + hour))])
+        assert {scope for scope, at in await counters(database) if at == NOON} == {
+            "ip",
+            "net",
+            "link",
+        }
+        # Late clicks of the previous window still add to its counter: 3 + 2 crosses 5.
+        late = [visit(seeded, "203.0.113.7", NOON + timedelta(minutes=59)) for _ in range(2)]
+        await writer.write([click_row(one) for one in late])
+        assert [flag.rule for flag in await open_flags(database)] == ["ip-flood"]
+        pruned_so_far = len(deletes)
+        await writer.write([click_row(visit(seeded, "198.51.100.1", NOON + 2 * hour))])
+        await writer.write([click_row(visit(seeded, "198.51.100.1", NOON + 2 * hour))])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert await counters(database) == {
+        ("link", NOON),
+        ("link", NOON + hour),
+        ("link", NOON + 2 * hour),
+        ("ip", NOON + hour),
+        ("net", NOON + hour),
+        ("ip", NOON + 2 * hour),
+        ("net", NOON + 2 * hour),
+    }
+    assert len(deletes) == pruned_so_far + 1  # once for the new window, not per batch

@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.web.visitors import hash_ip, hash_network
 from commands.badges import first_clicks
-from commands.fraud_clicks import Baselines, screen_clicks
+from commands.fraud_clicks import ScreeningMemory, screen_clicks
 from commands.fraud_rules import FraudRules
 from storage import Database
 from storage.clicks import NewClick, micros_of
@@ -86,9 +86,10 @@ def click_row(click: NewClick) -> ClickRow:
 class BatchWriter:
     """Writes a batch, then screens it and settles first-click badges.
 
-    Keeps what later batches can reuse: each link's fraud baseline, and the links whose
-    owners already hold the first-click badge (badges are never taken back, so once a
-    batch has settled a link, later batches skip that transaction).
+    Keeps what later batches can reuse: what fraud screening remembers (baselines, the
+    counters already pruned), and the links whose owners already hold the first-click
+    badge (badges are never taken back, so once a batch has settled a link, later
+    batches skip that transaction).
     """
 
     def __init__(
@@ -103,7 +104,7 @@ class BatchWriter:
         self.salt = salt  # hashes the addresses of visits (see ``visit_row``)
         self._fraud = fraud
         self._writer = writer or contextlib.nullcontext()
-        self._baselines = Baselines()
+        self._screening = ScreeningMemory()
         self._badged_links: set[int] = set()
 
     async def write(self, rows: Sequence[Sequence[Any]]) -> None:
@@ -132,7 +133,7 @@ class BatchWriter:
                     batch,
                     rules=self._fraud,
                     now=batch[-1].occurred_at,
-                    baselines=self._baselines,
+                    memory=self._screening,
                 )
         except asyncio.CancelledError:
             raise

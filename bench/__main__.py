@@ -36,6 +36,12 @@ def main(argv: list[str]) -> int:
     redirect.add_argument("--postbacks", type=int, default=500, help="unique transactions")
     redirect.add_argument("--postback-concurrency", type=int, default=16)
     redirect.add_argument(
+        "--visitors",
+        type=int,
+        default=1,
+        help="distinct visitor addresses (sent as X-Forwarded-For); 1 sends none",
+    )
+    redirect.add_argument(
         "--postgres",
         metavar="URL",
         help="run affbot on PostgreSQL: a server URL such as "
@@ -49,6 +55,7 @@ def main(argv: list[str]) -> int:
         postbacks=args.postbacks,
         postback_concurrency=args.postback_concurrency,
         postgres=args.postgres,
+        visitors=args.visitors,
     )
     return asyncio.run(run(options))
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 
 @dataclass
@@ -41,8 +43,11 @@ class LoadResult:
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, request: bytes, deadline: float, result: LoadResult) -> None:
-        self._request = request
+    def __init__(
+        self, requests: Sequence[bytes], first: int, deadline: float, result: LoadResult
+    ) -> None:
+        self._requests = requests
+        self._next = first % len(requests)
         self._deadline = deadline
         self._result = result
         self._buffer = bytearray()
@@ -62,7 +67,8 @@ class _Connection(asyncio.Protocol):
             return
         self._buffer.clear()
         self._started = time.perf_counter()
-        self._transport.write(self._request)
+        self._transport.write(self._requests[self._next])
+        self._next = (self._next + 1) % len(self._requests)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -86,21 +92,38 @@ class _Connection(asyncio.Protocol):
             self.finished.set_result(None)
 
 
-async def drive(port: int, path: str, *, seconds: float, connections: int) -> LoadResult:
-    """Keep ``connections`` keep-alive connections busy with ``GET path`` for ``seconds``."""
-    request = (
+async def drive(
+    port: int,
+    path: str,
+    *,
+    seconds: float,
+    connections: int,
+    forwarded_for: Sequence[str] = (),
+) -> LoadResult:
+    """Keep ``connections`` keep-alive connections busy with ``GET path`` for ``seconds``.
+
+    With ``forwarded_for``, requests cycle through those addresses in an
+    ``X-Forwarded-For`` header (each connection from its own starting point), so a server
+    that trusts the header sees that many visitors; the requests are built beforehand,
+    so the generator's cost per request stays the same.
+    """
+    head = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36\r\n"
-        "Accept: */*\r\n\r\n"
-    ).encode()
+        "Accept: */*\r\n"
+    )
+    requests = [
+        f"{head}X-Forwarded-For: {address}\r\n\r\n".encode() for address in forwarded_for
+    ] or [f"{head}\r\n".encode()]
     result = LoadResult()
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     deadline = started + seconds
     protocols = []
-    for _ in range(connections):
+    stride = max(1, len(requests) // connections)
+    for number in range(connections):
         _, protocol = await loop.create_connection(
-            lambda: _Connection(request, deadline, result), "127.0.0.1", port
+            partial(_Connection, requests, number * stride, deadline, result), "127.0.0.1", port
         )
         protocols.append(protocol)
     await asyncio.gather(*(protocol.finished for protocol in protocols))

@@ -49,6 +49,16 @@ class Options:
     postbacks: int
     postback_concurrency: int
     postgres: str | None = None  # a server URL: the run gets a fresh database on it
+    visitors: int = 1  # distinct addresses the redirects come from (X-Forwarded-For)
+
+
+def visitor_addresses(count: int) -> list[str]:
+    """``count`` addresses in as many /24 networks as possible (up to 65 536), as an
+    ordinary crowd of visitors is: no address or network floods, so no fraud flag."""
+    return [
+        f"10.{visitor % 256}.{visitor // 256 % 256}.{visitor // 65536 % 250 + 1}"
+        for visitor in range(count)
+    ]
 
 
 def free_port() -> int:
@@ -219,7 +229,11 @@ async def _run(options: Options, workdir: Path, url: str) -> int:
         # Every benchmark request comes from 127.0.0.1: the per-address limit is off here.
         "AFFBOT_TRACKING__REDIRECTS_PER_MINUTE": "0",
         "AFFBOT_CONFIG": str(workdir / "none.toml"),
+        # With --visitors the load generator names its visitors in X-Forwarded-For, as a
+        # reverse proxy would; the bare app ignores the header.
+        "AFFBOT_TRACKING__TRUST_FORWARDED_FOR": "true" if options.visitors > 1 else "false",
     }
+    forwarded = visitor_addresses(options.visitors) if options.visitors > 1 else []
     (workdir / "none.toml").write_text("", encoding="utf-8")
     affbot = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", env=env, stdin=asyncio.subprocess.DEVNULL
@@ -241,14 +255,24 @@ async def _run(options: Options, workdir: Path, url: str) -> int:
         totals = {"affbot": LoadResult(), "bare": LoadResult()}
         ports = {"affbot": affbot_port, "bare": bare_port}
         for name, port in ports.items():  # warm up both (connections, caches)
-            warm = await drive(port, path, seconds=1, connections=options.connections)
+            warm = await drive(
+                port,
+                path,
+                seconds=1,
+                connections=options.connections,
+                forwarded_for=forwarded,
+            )
             if name == "affbot":
                 answered += warm.statuses[302]
         for round_number in range(options.rounds):
             order = ["affbot", "bare"] if round_number % 2 == 0 else ["bare", "affbot"]
             for name in order:
                 result = await drive(
-                    ports[name], path, seconds=options.seconds, connections=options.connections
+                    ports[name],
+                    path,
+                    seconds=options.seconds,
+                    connections=options.connections,
+                    forwarded_for=forwarded,
                 )
                 totals[name].merge(result)
                 if name == "affbot":
@@ -260,7 +284,8 @@ async def _run(options: Options, workdir: Path, url: str) -> int:
         print(
             f"redirect: GET /r/{{code}}, {options.connections} connections, "
             f"{options.rounds} rounds x {options.seconds:g} s per server, alternating, "
-            f"affbot on {engine}"
+            f"affbot on {engine}, "
+            + (f"{options.visitors} visitors" if options.visitors > 1 else "one visitor")
         )
         print(f"  {'server':<10} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'requests':>10}")
         print(row("affbot", affbot_result))

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 
 from bot.config import TrackingConfig
 from bot.web import TRACKING, build_web_app
-from bot.web.click_batches import click_row, visit_row
+from bot.web.click_batches import BatchWriter, click_row, visit_row
 from bot.web.click_buffer import ClickBuffer
 from bot.web.click_sinks import InlineSink, ProcessSink
 from bot.web.metrics import Metrics
@@ -325,3 +325,41 @@ async def test_each_address_in_a_batch_gets_its_own_hashes(database: Database) -
         }
     for click_id, address in sent:
         assert rows[click_id] == (hash_ip("pepper", address), hash_network("pepper", address))
+
+
+async def rename(database: Database, table: str, to: str) -> None:
+    async with database.writing() as connection:
+        await connection.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {to}")
+
+
+@pytest.mark.parametrize("broken", ["fraud_click_counters", "reward_badges"])
+async def test_a_failing_screen_or_badge_leaves_the_clicks_and_the_rest_committed(
+    database: Database, broken: str
+) -> None:
+    """Counters and badges share the clicks' transaction, each in a savepoint: when one
+    fails (here its table is gone), it alone is rolled back and the batch still lands."""
+    seeded = await seed(database)
+    writer = BatchWriter(database, fraud=FraudRules(clicks_per_ip=2))
+    await rename(database, broken, "away")
+    try:
+        sent = [visit(seeded.link.id) for _ in range(3)]
+        await writer.write([click_row(one) for one in sent])
+    finally:
+        await rename(database, "away", broken)
+    assert sorted(await stored_ids(database)) == sorted(one.click_id for one in sent)
+    async with database.read() as store:
+        flags = await store.fraud.open_flags(since=None, program_id=None)
+        badges = await store.rewards.badges(seeded.affiliate.id)
+    if broken == "fraud_click_counters":
+        assert flags == []
+        assert [badge.badge for badge in badges] == ["first-click"]
+    else:
+        assert [flag.rule for flag in flags] == ["ip-flood"]
+        assert badges == []
+    # Nothing stays broken: the next batch is screened and badged as usual.
+    await writer.write([click_row(visit(seeded.link.id)) for _ in range(3)])
+    async with database.read() as store:
+        assert len(await store.fraud.open_flags(since=None, program_id=None)) == 1
+        assert [badge.badge for badge in await store.rewards.badges(seeded.affiliate.id)] == [
+            "first-click"
+        ]

@@ -22,7 +22,7 @@ from commands.fraud_rules import FraudRules
 from commands.invocation import Services
 from storage import Database
 from storage.clicks import NewClick, new_click, new_click_id
-from storage.schema import clicks, links, outbox
+from storage.schema import clicks, fraud_click_counters, links, outbox
 from tests.test_postback_auth import click
 from tests.tracking_support import EARLY, Seeded, running, seed
 
@@ -239,10 +239,37 @@ async def test_a_resent_batch_stores_each_click_once(database: Database) -> None
     first = [visit(seeded.link.id) for _ in range(3)]
     again = [*first, visit(seeded.link.id)]
     async with database.transaction() as store:
-        await store.clicks.add_many(first)
+        assert await store.clicks.add_many(first) == 3
     async with database.transaction() as store:
-        await store.clicks.add_many(again)
+        assert await store.clicks.known(one.click_id for one in again) == {
+            one.click_id for one in first
+        }
+        assert await store.clicks.add_many(again) == 1  # only the new one
     assert sorted(await stored_ids(database)) == sorted(one.click_id for one in again)
+
+
+async def test_a_resent_batch_is_counted_once_by_the_fraud_rules(database: Database) -> None:
+    """Clicks and their counters commit together, and a resend counts only the clicks
+    that were not stored yet: a writer dying before its acknowledgement raises no
+    flood that was not there."""
+    seeded = await seed(database)
+    writer = BatchWriter(database, fraud=FraudRules(clicks_per_ip=5))
+    batch = [click_row(visit(seeded.link.id)) for _ in range(3)]
+    await writer.write(batch)
+    await writer.write(batch)  # the resend: all three are stored already
+    async with database.read() as store:
+        assert await store.fraud.open_flags(since=None, program_id=None) == []
+        counted = (
+            await store.connection.execute(
+                select(fraud_click_counters.c.clicks).where(fraud_click_counters.c.scope == "ip")
+            )
+        ).scalar_one()
+    assert counted == 3
+    # A resent batch mixed with new clicks (the buffer gave it back and refilled it).
+    await writer.write([*batch, *(click_row(visit(seeded.link.id)) for _ in range(2))])
+    async with database.read() as store:
+        flags = await store.fraud.open_flags(since=None, program_id=None)
+    assert [(flag.rule, flag.evidence["clicks"]) for flag in flags] == [("ip-flood", 5)]
 
 
 async def test_the_config_picks_the_writer(services: Services) -> None:

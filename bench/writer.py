@@ -1,4 +1,4 @@
-"""``python -m bench writer``: the click writer's CPU per click against SQLite alone.
+"""``python -m bench writer``: the click writer's CPU per click against the bare database.
 
 The redirect benchmark's ratios move by ±0.05 from run to run on two shared cores, which
 hides changes to the click writer child, whose CPU competes with the server's. This one
@@ -9,6 +9,10 @@ same clicks already hashed go into a database with the same schema as plain mult
 ``INSERT`` statements through Python's ``sqlite3``, one transaction per batch: what
 storing them costs with nothing of affbot's around it. Rounds alternate, each on fresh
 databases, and the CPU time is the process's (the aiosqlite thread included).
+
+With ``--postgres URL`` both sides write to fresh databases on that server and the
+baseline is asyncpg's binary ``COPY``; the CPU figures are then this process's alone
+(PostgreSQL's own work shows only in the wall time).
 """
 
 from __future__ import annotations
@@ -25,12 +29,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.redirect import seed
+from bench.redirect import fresh_database, seed
 from bot.web.click_batches import BatchWriter, visit_row
 from bot.web.visitors import hash_ip, hash_network
 from commands.fraud_rules import FraudRules
 from storage import Database
-from storage.clicks import new_click_id
+from storage.clicks import new_click_id, time_of
 
 SALT = "bench-salt-0123456789abcdef"
 COLUMNS = "click_id, link_id, occurred_at, ip_hash, user_agent_family, referer_host, "
@@ -78,8 +82,7 @@ def make_batches(link_id: int, batches: int, size: int, visitors: int) -> list[b
     return frames
 
 
-async def affbot_round(workdir: Path, frames: list[bytes]) -> Totals:
-    url = f"sqlite:///{workdir / 'affbot.db'}"
+async def affbot_round(url: str, frames: list[bytes]) -> Totals:
     await seed(url)
     database = Database.connect(url)
     writer = BatchWriter(database, fraud=FraudRules(), salt=SALT)
@@ -101,11 +104,18 @@ async def affbot_round(workdir: Path, frames: list[bytes]) -> Totals:
     return totals
 
 
-async def bare_round(workdir: Path, frames: list[bytes]) -> Totals:
-    """The same clicks, hashed beforehand (hashing is affbot's work), stored bare."""
-    path = workdir / "bare.db"
-    await seed(f"sqlite:///{path}")  # the same schema, migrations included
-    hashed = [_hashed(marshal.loads(frame)) for frame in frames]  # noqa: S302
+async def bare_round(url: str, frames: list[bytes]) -> Totals:
+    """The same clicks, hashed beforehand (hashing is affbot's work), stored bare: plain
+    ``sqlite3`` multi-row inserts, or asyncpg's ``COPY`` on PostgreSQL."""
+    await seed(url)  # the same schema, migrations included
+    postgres = url.startswith("postgresql")
+    hashed = [_hashed(marshal.loads(frame), text=not postgres) for frame in frames]  # noqa: S302
+    if postgres:
+        return await _copy(url, hashed)
+    return _insert_sqlite(url.removeprefix("sqlite:///"), hashed)
+
+
+def _insert_sqlite(path: str, hashed: list[list[tuple[object, ...]]]) -> Totals:
     connection = sqlite3.connect(path, isolation_level=None)
     totals = Totals()
     try:
@@ -129,16 +139,42 @@ async def bare_round(workdir: Path, frames: list[bytes]) -> Totals:
     return totals
 
 
-def _hashed(rows: Sequence[Sequence[Any]]) -> list[tuple[object, ...]]:
+async def _copy(url: str, hashed: list[list[tuple[object, ...]]]) -> Totals:
+    """asyncpg's binary ``COPY``, each batch in a transaction of its own."""
+    database = Database.connect(url)
+    columns = [name.strip() for name in COLUMNS.split(",")]
+    totals = Totals()
+    try:
+        for rows in hashed:
+            cpu, wall = time.process_time(), time.perf_counter()
+            async with database.writing() as connection:
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
+                await driver.copy_records_to_table("clicks", records=rows, columns=columns)
+            totals.cpu += time.process_time() - cpu
+            totals.wall += time.perf_counter() - wall
+            totals.clicks += len(rows)
+        async with database.read() as store:
+            stored = await store.clicks.count()
+    finally:
+        await database.close()
+    if stored != totals.clicks:
+        raise RuntimeError(f"the baseline stored {stored} of {totals.clicks} clicks")
+    return totals
+
+
+def _hashed(rows: Sequence[Sequence[Any]], *, text: bool) -> list[tuple[object, ...]]:
+    """Rows as the engine stores them: SQLite's time text, or an aware ``datetime``."""
     values: list[tuple[object, ...]] = []
     for click_id, link_id, micros, _, address, agent, referer, _ in rows:
-        second, fraction = divmod(micros, 1_000_000)
-        at = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        at = time_of(micros)
         values.append(
             (
                 click_id,
                 link_id,
-                f"{at}.{fraction:06d}",
+                at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+                if text
+                else at,
                 hash_ip(SALT, address),
                 agent,
                 referer,
@@ -154,29 +190,33 @@ def _insert(rows: int) -> str:
     return f"INSERT INTO clicks ({COLUMNS}) VALUES " + ", ".join([row] * rows)  # noqa: S608
 
 
-async def run(rounds: int, batches: int, size: int, visitors: int) -> int:
+async def run(rounds: int, batches: int, size: int, visitors: int, postgres: str | None) -> int:
     totals = {"affbot": Totals(), "bare": Totals()}
     for number in range(rounds):
         workdir = Path(tempfile.mkdtemp(prefix="affbot-bench-writer-"))
         frames = make_batches(1, batches, size, visitors)  # the seeded link is id 1
         order = ["affbot", "bare"] if number % 2 == 0 else ["bare", "affbot"]
         for name in order:
-            if name == "affbot":
-                result = await affbot_round(workdir, frames)
-            else:
-                result = await bare_round(workdir, frames)
+            (workdir / name).mkdir()
+            async with fresh_database(workdir / name, postgres) as url:
+                if name == "affbot":
+                    result = await affbot_round(url, frames)
+                else:
+                    result = await bare_round(url, frames)
             totals[name].cpu += result.cpu
             totals[name].wall += result.wall
             totals[name].clicks += result.clicks
     affbot_cpu, affbot_wall = totals["affbot"].per_click()
     bare_cpu, bare_wall = totals["bare"].per_click()
+    engine = "PostgreSQL (CPU: this process only)" if postgres else "SQLite"
+    bare = "bare asyncpg COPY" if postgres else "bare sqlite3 insert"
     print(
         f"click writer: {rounds} rounds x {batches} batches of {size} clicks, "
-        f"{visitors} visitors per batch, SQLite"
+        f"{visitors} visitors per batch, {engine}"
     )
     print(f"  {'writer':<24} {'CPU µs/click':>13} {'wall µs/click':>14}")
     print(f"  {'affbot BatchWriter':<24} {affbot_cpu:>13.2f} {affbot_wall:>14.2f}")
-    print(f"  {'bare sqlite3 insert':<24} {bare_cpu:>13.2f} {bare_wall:>14.2f}")
+    print(f"  {bare:<24} {bare_cpu:>13.2f} {bare_wall:>14.2f}")
     print(
         f"  ratio affbot/bare: CPU {affbot_cpu / bare_cpu:.2f}, wall {affbot_wall / bare_wall:.2f}"
     )
@@ -190,5 +230,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batches", type=int, default=20, help="per round")
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--visitors", type=int, default=1000, help="new ones per batch")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="write to fresh PostgreSQL databases on this server (made and dropped)",
+    )
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.rounds, args.batches, args.batch_size, args.visitors))
+    return asyncio.run(
+        run(args.rounds, args.batches, args.batch_size, args.visitors, args.postgres)
+    )

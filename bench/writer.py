@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import marshal
 import sqlite3
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +48,21 @@ class Totals:
     cpu: float = 0.0
     wall: float = 0.0
     clicks: int = 0
+
+    @contextlib.contextmanager
+    def measuring(self, clicks: int) -> Iterator[None]:
+        """Add the CPU and wall time of the block, for ``clicks`` clicks."""
+        cpu, wall = time.process_time(), time.perf_counter()
+        yield
+        self.cpu += time.process_time() - cpu
+        self.wall += time.perf_counter() - wall
+        self.clicks += clicks
+
+    def checked(self, stored: int, who: str) -> Totals:
+        """These totals, once the database holds every click they counted."""
+        if stored != self.clicks:
+            raise RuntimeError(f"{who} stored {stored} of {self.clicks} clicks")
+        return self
 
     def per_click(self) -> tuple[float, float]:
         """CPU and wall microseconds per click."""
@@ -89,19 +105,14 @@ async def affbot_round(url: str, frames: list[bytes]) -> Totals:
     totals = Totals()
     try:
         for frame in frames:
-            cpu, wall = time.process_time(), time.perf_counter()
             rows = marshal.loads(frame)  # noqa: S302 - frames this process just made
-            await writer.write(rows)
-            totals.cpu += time.process_time() - cpu
-            totals.wall += time.perf_counter() - wall
-            totals.clicks += len(rows)
+            with totals.measuring(len(rows)):
+                await writer.write(rows)
         async with database.read() as store:
             stored = await store.clicks.count()
     finally:
         await database.close()
-    if stored != totals.clicks:
-        raise RuntimeError(f"affbot stored {stored} of {totals.clicks} clicks")
-    return totals
+    return totals.checked(stored, "affbot")
 
 
 async def bare_round(url: str, frames: list[bytes]) -> Totals:
@@ -122,21 +133,16 @@ def _insert_sqlite(path: str, hashed: list[list[tuple[object, ...]]]) -> Totals:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
             connection.execute(f"PRAGMA {pragma}")
         for rows in hashed:
-            cpu, wall = time.process_time(), time.perf_counter()
-            connection.execute("BEGIN IMMEDIATE")
-            for start in range(0, len(rows), CHUNK):
-                chunk = rows[start : start + CHUNK]
-                connection.execute(_insert(len(chunk)), [v for row in chunk for v in row])
-            connection.execute("COMMIT")
-            totals.cpu += time.process_time() - cpu
-            totals.wall += time.perf_counter() - wall
-            totals.clicks += len(rows)
+            with totals.measuring(len(rows)):
+                connection.execute("BEGIN IMMEDIATE")
+                for start in range(0, len(rows), CHUNK):
+                    chunk = rows[start : start + CHUNK]
+                    connection.execute(_insert(len(chunk)), [v for row in chunk for v in row])
+                connection.execute("COMMIT")
         stored = connection.execute("SELECT count(*) FROM clicks").fetchone()[0]
     finally:
         connection.close()
-    if stored != totals.clicks:
-        raise RuntimeError(f"the baseline stored {stored} of {totals.clicks} clicks")
-    return totals
+    return totals.checked(stored, "the baseline")
 
 
 async def _copy(url: str, hashed: list[list[tuple[object, ...]]]) -> Totals:
@@ -146,21 +152,16 @@ async def _copy(url: str, hashed: list[list[tuple[object, ...]]]) -> Totals:
     totals = Totals()
     try:
         for rows in hashed:
-            cpu, wall = time.process_time(), time.perf_counter()
-            async with database.writing() as connection:
-                driver = (await connection.get_raw_connection()).driver_connection
-                assert driver is not None
-                await driver.copy_records_to_table("clicks", records=rows, columns=columns)
-            totals.cpu += time.process_time() - cpu
-            totals.wall += time.perf_counter() - wall
-            totals.clicks += len(rows)
+            with totals.measuring(len(rows)):
+                async with database.writing() as connection:
+                    driver = (await connection.get_raw_connection()).driver_connection
+                    assert driver is not None
+                    await driver.copy_records_to_table("clicks", records=rows, columns=columns)
         async with database.read() as store:
             stored = await store.clicks.count()
     finally:
         await database.close()
-    if stored != totals.clicks:
-        raise RuntimeError(f"the baseline stored {stored} of {totals.clicks} clicks")
-    return totals
+    return totals.checked(stored, "the baseline")
 
 
 def _hashed(rows: Sequence[Sequence[Any]], *, text: bool) -> list[tuple[object, ...]]:

@@ -1,4 +1,5 @@
-"""The environment for running ``affbot`` as a real subprocess in tests."""
+"""Running ``affbot`` as a real subprocess in tests: its environment, and whether a
+process is gone."""
 
 from __future__ import annotations
 
@@ -23,3 +24,12 @@ def affbot_env(tmp_path: Path) -> dict[str, str]:
         "AFFBOT_WEB__PORT": "0",
         "NO_PROXY": "127.0.0.1,localhost",
     }
+
+
+def gone(pid: int) -> bool:
+    """Whether no process has this id any more (reaped, or never existed)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import sqlite
 from storage import Database
 from storage.clicks import (
     MICROS_PER_HOUR,
+    NewClick,
     _SqliteSeconds,
     micros_of,
     new_click,
@@ -36,6 +37,17 @@ aware_times = st.datetimes(
         [UTC, timezone(-timedelta(hours=5)), timezone(timedelta(hours=9.5))]
     ),
 )
+
+
+def click_at(link_id: int, at: datetime) -> NewClick:
+    return new_click(
+        click_id=new_click_id(),
+        link_id=link_id,
+        occurred_at=at,
+        ip_hash="h" * 64,
+        user_agent_family="firefox",
+        referer_host=None,
+    )
 
 
 def sqlalchemy_text(at: datetime) -> str:
@@ -67,17 +79,7 @@ async def test_written_clicks_read_back_exactly_and_bucket_by_hour(database: Dat
         datetime(2026, 11, 18, 8, 0, 0, 1, eastern),  # 13:00:00.000001 UTC, next hour
         datetime(2026, 12, 31, 23, 59, 59, 500000, UTC),
     ]
-    sent = [
-        new_click(
-            click_id=new_click_id(),
-            link_id=seeded.link.id,
-            occurred_at=at,
-            ip_hash="h" * 64,
-            user_agent_family="firefox",
-            referer_host=None,
-        )
-        for at in times
-    ]
+    sent = [click_at(seeded.link.id, at) for at in times]
     async with database.transaction() as store:
         await store.clicks.add_many(sent)
     async with database.read() as store:
@@ -121,14 +123,7 @@ async def test_the_sqlite_text_matches_a_core_insert(tmp_path: Path) -> None:
 async def _same_text_as_core(database: Database) -> None:
     seeded = await seed(database)
     at = datetime(2026, 11, 18, 12, 0, 0, 0, UTC)
-    ours = new_click(
-        click_id=new_click_id(),
-        link_id=seeded.link.id,
-        occurred_at=at,
-        ip_hash="h" * 64,
-        user_agent_family="firefox",
-        referer_host=None,
-    )
+    ours = click_at(seeded.link.id, at)
     core_id = new_click_id()
     async with database.transaction() as store:
         await store.clicks.add_many([ours])

@@ -23,6 +23,7 @@ from commands.invocation import Services
 from storage import Database
 from storage.clicks import NewClick, new_click, new_click_id
 from storage.schema import clicks, fraud_click_counters, links, outbox
+from tests.processes import gone
 from tests.test_postback_auth import click
 from tests.tracking_support import EARLY, Seeded, running, seed
 
@@ -58,14 +59,6 @@ def process_buffer(
 async def stored_ids(database: Database) -> list[str]:
     async with database.read() as store:
         return list((await store.connection.execute(select(clicks.c.click_id))).scalars())
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def test_clicks_reach_the_database_with_their_exact_times(database: Database) -> None:

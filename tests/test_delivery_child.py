@@ -27,7 +27,7 @@ from storage.migrate import upgrade
 from storage.outbox import OutgoingMessage
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.telegram import FakeTelegram
-from tests.processes import affbot_env
+from tests.processes import affbot_env, gone
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:
@@ -128,14 +128,6 @@ async def affbot(*args: str, env: dict[str, str], cwd: Path) -> AsyncIterator[Lo
         for pid in logged.pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def test_deliver_sends_to_telegram_without_polling_and_stops_on_sigterm(

@@ -125,7 +125,7 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        platforms = _configured_platforms(config)
+        platforms = delivered_platforms(config)
         # The app's cleanup flushes the click buffer, so runner.cleanup() loses no click.
         web_app = build_web_app(core.services, config.tracking, core.services.settings.fraud)
         telegram = _telegram_adapter(config, core, web_app) if "telegram" in platforms else None
@@ -282,7 +282,7 @@ async def _start_chat_adapters(
     if telegram is not None:
         await telegram.start()
         senders.append(telegram.sender)
-    if "discord" in _configured_platforms(core.config):
+    if "discord" in delivered_platforms(core.config):
         discord_adapter, discord_task = _start_discord(core, stop)
         tasks.append(discord_task)
         senders.append(_AfterReady(discord_adapter.sender, discord_adapter))
@@ -338,12 +338,3 @@ def announce_targets(config: Config) -> tuple[tuple[str, str], ...]:
         [("discord", str(channel)) for channel in config.discord.announce_channel_ids]
         + [("telegram", str(chat)) for chat in config.telegram.announce_chat_ids]
     )
-
-
-def _configured_platforms(config: Config) -> list[str]:
-    platforms = []
-    if config.discord.token is not None and config.discord.token.get_secret_value():
-        platforms.append("discord")
-    if config.telegram.token is not None and config.telegram.token.get_secret_value():
-        platforms.append("telegram")
-    return platforms

@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from commands.reply import Reply
+from commands.core.reply import Reply
 from storage import Database
 from storage.migrate import upgrade
 from storage.outbox import OutgoingMessage

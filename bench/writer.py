@@ -33,7 +33,7 @@ from typing import Any
 from bench.redirect import fresh_database, seed
 from bot.web.click_batches import BatchWriter, visit_row
 from bot.web.visitors import hash_ip, hash_network
-from commands.fraud_rules import FraudRules
+from commands.fraud.rules import FraudRules
 from storage import Database
 from storage.clicks import new_click_id, time_of
 

@@ -27,18 +27,19 @@ from bot.delivery.standalone import delivered_platforms
 from bot.delivery.supervisor import DeliveryProcess
 from bot.scheduler import ScheduleService, audiences_from_config, default_schedules
 from bot.web import build_web_app
-from commands import catalog
-from commands.dispatcher import Dispatcher
-from commands.fraud_rules import FraudRules
-from commands.invocation import Services, Settings
-from commands.rate_limit import CommandLimits
+from commands.core import catalog
+from commands.core.cooldown import CommandLimits
+from commands.core.dispatcher import Dispatcher
+from commands.core.invocation import Services, Settings
+from commands.fraud import FraudRules
+from commands.tracking import TrackingRules
 from storage import Database
 from storage.migrate import upgrade
 
 if TYPE_CHECKING:
     from bot.adapters.discord.client import DiscordAdapter
     from bot.adapters.telegram import TelegramAdapter
-    from commands.reply import Reply
+    from commands.core.reply import Reply
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,14 @@ def utc_now() -> datetime:
 
 @dataclass
 class Core:
-    """What every entry point needs: the database, services and the command dispatcher."""
+    """What every entry point needs: the database, services, the command dispatcher, and
+    the rules conversions, clicks and referrals are judged by."""
 
     config: Config
     database: Database
     services: Services
     dispatcher: Dispatcher
+    rules: TrackingRules
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +75,6 @@ async def open_core(
                 timezone=config.zone,
                 announce_targets=announce_targets(config),
                 rewards=config.reward_defaults,
-                fraud=fraud_rules(config),
                 announce_ping_role=(
                     str(config.discord.announce_ping_role_id)
                     if config.discord.announce_ping_role_id
@@ -84,7 +86,8 @@ async def open_core(
             registry=catalog.load(),
         )
         limits = CommandLimits(config.commands.rate_per_minute, config.commands.burst)
-        yield Core(config, database, services, Dispatcher(services.registry, services, limits))
+        dispatcher = Dispatcher(services.registry, services, limits)
+        yield Core(config, database, services, dispatcher, tracking_rules(config))
     finally:
         await database.close()
 
@@ -127,7 +130,7 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
             loop.add_signal_handler(signum, stop.set)
         platforms = delivered_platforms(config)
         # The app's cleanup flushes the click buffer, so runner.cleanup() loses no click.
-        web_app = build_web_app(core.services, config.tracking, core.services.settings.fraud)
+        web_app = build_web_app(core.services, config.tracking, core.rules)
         telegram = _telegram_adapter(config, core, web_app) if "telegram" in platforms else None
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
@@ -243,7 +246,7 @@ async def start_background(
             on_queued=on_queued,
             cap_alert_seconds=config.schedules.cap_alert_seconds,
             digest_cron=config.schedules.digest_cron,
-            fraud=fraud_rules(config),
+            fraud=core.rules.fraud,
             timezone=config.timezone,
         )
         await schedules.start(default_schedules(config))
@@ -293,7 +296,7 @@ def _telegram_adapter(config: Config, core: Core, web_app: web.Application) -> T
     """The Telegram adapter; in webhook mode its route joins the tracking server's app."""
     from bot.adapters.telegram import TelegramAdapter, register_webhook_routes
 
-    adapter = TelegramAdapter(config.telegram, core.dispatcher)
+    adapter = TelegramAdapter(config.telegram, core.dispatcher, fraud=core.rules.fraud)
     if config.telegram.webhook_url:
         register_webhook_routes(web_app, adapter)
     return adapter
@@ -303,7 +306,9 @@ def _start_discord(core: Core, stop: asyncio.Event) -> tuple[DiscordAdapter, asy
     """Run the Discord adapter; if it ends (bad token, lost for good) the process stops."""
     from bot.adapters.discord.client import DiscordAdapter
 
-    adapter = DiscordAdapter(core.config.discord, core.dispatcher, clock=core.services.clock)
+    adapter = DiscordAdapter(
+        core.config.discord, core.dispatcher, clock=core.services.clock, fraud=core.rules.fraud
+    )
     task = asyncio.create_task(adapter.run(), name="discord")
 
     def ended(finished: asyncio.Task[None]) -> None:
@@ -313,6 +318,22 @@ def _start_discord(core: Core, stop: asyncio.Event) -> tuple[DiscordAdapter, asy
 
     task.add_done_callback(ended)
     return adapter, task
+
+
+def tracking_rules(config: Config) -> TrackingRules:
+    """The rules conversions, clicks and referrals are judged by, built once per process.
+
+    The tracking server, the importer, the chat adapters (signup referrals) and the
+    scheduler all take them from ``Core.rules``; the server adds the instance's IP hash
+    salt when it has settled it.
+    """
+    return TrackingRules(
+        zone=config.zone,
+        alert_percents=tuple(config.tracking.cap_alert_percents),
+        rewards=config.reward_defaults,
+        fraud=fraud_rules(config),
+        announce_targets=announce_targets(config),
+    )
 
 
 def fraud_rules(config: Config) -> FraudRules:

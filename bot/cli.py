@@ -232,25 +232,17 @@ def _backup_or_restore(args: argparse.Namespace, config: Config) -> int:
 async def _import_conversions(args: argparse.Namespace, config: Config) -> int:
     from bot import app
     from bot.importer import import_conversions
-    from commands.tracking import TrackingRules
 
     if not args.file.is_file():
         print(f"affbot: {args.file}: no such file", file=sys.stderr)  # noqa: T201
         return 2
-    rules = TrackingRules(
-        zone=config.zone,
-        alert_percents=tuple(config.tracking.cap_alert_percents),
-        rewards=config.reward_defaults,
-        fraud=app.fraud_rules(config),
-        announce_targets=app.announce_targets(config),
-    )
     async with app.open_core(config) as core:
         try:
             summary = await import_conversions(
                 core.database,
                 args.file,
                 program=args.program.lower() if args.program else None,
-                rules=rules,
+                rules=core.rules,
                 clock=core.services.clock,
                 progress=sys.stderr if sys.stderr.isatty() else None,
                 ip_hash_salt=core.services.settings.ip_hash_salt,

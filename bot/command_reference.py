@@ -11,8 +11,8 @@ import inspect
 import sys
 from pathlib import Path
 
-from commands import catalog, who
-from commands.registry import Param, ParamKind, Registry
+from commands.core import catalog, who
+from commands.core.registry import Param, ParamKind, Registry
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "COMMANDS.md"
 

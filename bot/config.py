@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from commands import cron
+from commands.broadcasts import cron
 from storage.rewards import RewardDefaults
 
 ENV_PREFIX = "AFFBOT_"
@@ -301,7 +301,7 @@ class RewardsConfig(_Section):
 
 
 class FraudConfig(_Section):
-    """Fraud signal thresholds (see ``commands.fraud_rules`` for what each rule means)."""
+    """Fraud signal thresholds (see ``commands.fraud.rules`` for what each rule means)."""
 
     enabled: bool = True
     window_seconds: int = Field(default=3600, ge=60, le=86_400)

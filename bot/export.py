@@ -11,9 +11,9 @@ from typing import TextIO
 
 from bot.app import open_core, utc_now
 from bot.config import Config
-from commands.errors import CommandError
-from commands.export import export_table
-from commands.reply import Table
+from commands.core.errors import CommandError
+from commands.core.reply import Table
+from commands.reporting.export import export_table
 
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

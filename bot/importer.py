@@ -17,14 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from commands.ip_hashes import instance_salt
-from commands.postback_fields import (
+from commands.tracking.conversions import TrackingRules, find_program, record_conversion
+from commands.tracking.ip_hashes import instance_salt
+from commands.tracking.postback_fields import (
     ConversionRejected,
     attribution_fields,
     normalise,
     postback_settings,
 )
-from commands.tracking import TrackingRules, find_program, record_conversion
 from storage import Database
 
 log = logging.getLogger(__name__)

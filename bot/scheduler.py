@@ -4,8 +4,8 @@ Schedules are rows (``storage.schedules``); APScheduler only holds in-memory cro
 built from them (``AsyncIOScheduler``, ``CronTrigger`` in each schedule's time zone) and
 is re-synced from the table every ``reload_seconds``, so ``/schedule add`` takes effect
 without a restart. A firing computes the due time it stands for and hands it to
-``commands.scheduled.run_schedule``, which claims the (schedule, due time) run before
-queuing anything. So a firing that happens twice, on two processes, or again as a
+``commands.broadcasts.schedule_runs.run_schedule``, which claims the (schedule, due time)
+run before queuing anything. So a firing that happens twice, on two processes, or again as a
 catch-up after a restart queues its messages once.
 
 Catch-up: at start-up (and at every re-sync) a schedule whose latest due time lies within
@@ -26,12 +26,12 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Config
-from commands import cron
-from commands.cap_alerts import queue_cap_alerts
-from commands.fraud_inactive import check_inactive_referrals
-from commands.fraud_rules import FraudRules
-from commands.notices import queue_digests
-from commands.scheduled import Audiences, run_schedule
+from commands.broadcasts import cron
+from commands.broadcasts.schedule_runs import Audiences, run_schedule
+from commands.caps.alerts import queue_cap_alerts
+from commands.fraud.inactive import check_inactive_referrals
+from commands.fraud.rules import FraudRules
+from commands.tracking.notices import queue_digests
 from storage import Database
 from storage.schedules import NewSchedule, Schedule, ScheduleKind, ScheduleTarget
 

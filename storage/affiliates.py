@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.errors import Conflict
 from storage.schema import affiliates, identities, memberships
 
@@ -63,7 +63,7 @@ class AffiliateRepository:
                 select(affiliates).where(affiliates.c.id == affiliate_id)
             )
         ).first()
-        return _affiliate(row) if row else None
+        return from_row(Affiliate, row) if row else None
 
     async def by_identity(self, platform: str, platform_user_id: str) -> Affiliate | None:
         row = (
@@ -74,7 +74,7 @@ class AffiliateRepository:
                 .where(identities.c.platform_user_id == platform_user_id)
             )
         ).first()
-        return _affiliate(row) if row else None
+        return from_row(Affiliate, row) if row else None
 
     async def ensure_for_identity(
         self, platform: str, platform_user_id: str, display_name: str, *, now: datetime
@@ -116,17 +116,7 @@ class AffiliateRepository:
             .where(identities.c.affiliate_id == affiliate_id)
             .order_by(identities.c.id)
         )
-        return [
-            Identity(
-                id=row.id,
-                affiliate_id=row.affiliate_id,
-                platform=row.platform,
-                platform_user_id=row.platform_user_id,
-                display_name=row.display_name,
-                unreachable_reason=row.unreachable_reason,
-            )
-            for row in rows
-        ]
+        return [from_row(Identity, row) for row in rows]
 
     async def membership(self, affiliate_id: int, program_id: int) -> Membership | None:
         row = (
@@ -136,7 +126,7 @@ class AffiliateRepository:
                 .where(memberships.c.program_id == program_id)
             )
         ).first()
-        return _membership(row) if row else None
+        return from_row(Membership, row) if row else None
 
     async def join(
         self, affiliate_id: int, program_id: int, status: MembershipStatus, *, now: datetime
@@ -162,7 +152,7 @@ class AffiliateRepository:
             .where(memberships.c.affiliate_id == affiliate_id)
             .order_by(memberships.c.program_id)
         )
-        return [_membership(row) for row in rows]
+        return [from_row(Membership, row) for row in rows]
 
     async def touch(self, platform: str, platform_user_id: str, *, now: datetime) -> None:
         """Note that the account talked to us: it is reachable again."""
@@ -191,7 +181,7 @@ class AffiliateRepository:
         query = select(affiliates).order_by(affiliates.c.id)
         if status is not None:
             query = query.where(affiliates.c.status == status)
-        return [_affiliate(row) for row in await self._connection.execute(query)]
+        return [from_row(Affiliate, row) for row in await self._connection.execute(query)]
 
     async def by_alias(self, alias: str) -> Affiliate | None:
         """The affiliate using ``alias``, compared without regard to case."""
@@ -200,7 +190,7 @@ class AffiliateRepository:
                 select(affiliates).where(func.lower(affiliates.c.alias) == alias.lower())
             )
         ).first()
-        return _affiliate(row) if row else None
+        return from_row(Affiliate, row) if row else None
 
     async def find_identities(
         self, *, platform_user_id: str | None = None, display_name: str | None = None
@@ -211,7 +201,7 @@ class AffiliateRepository:
             query = query.where(identities.c.platform_user_id == platform_user_id)
         if display_name is not None:
             query = query.where(func.lower(identities.c.display_name) == display_name.lower())
-        return [_identity(row) for row in await self._connection.execute(query)]
+        return [from_row(Identity, row) for row in await self._connection.execute(query)]
 
     async def identities_of_many(self, affiliate_ids: Iterable[int]) -> dict[int, list[Identity]]:
         """Identities of several affiliates at once, keyed by affiliate id."""
@@ -225,7 +215,7 @@ class AffiliateRepository:
             .order_by(identities.c.id)
         )
         for row in rows:
-            found[row.affiliate_id].append(_identity(row))
+            found[row.affiliate_id].append(from_row(Identity, row))
         return found
 
     async def set_status(
@@ -266,7 +256,7 @@ class AffiliateRepository:
         )
         if program_id is not None:
             query = query.where(memberships.c.program_id == program_id)
-        return [_membership(row) for row in await self._connection.execute(query)]
+        return [from_row(Membership, row) for row in await self._connection.execute(query)]
 
     async def decide(
         self,
@@ -322,40 +312,4 @@ class AffiliateRepository:
         rows = await self._connection.execute(
             select(affiliates).where(affiliates.c.id.in_(wanted))
         )
-        return {row.id: _affiliate(row) for row in rows}
-
-
-def _affiliate(row: Any) -> Affiliate:
-    return Affiliate(
-        id=row.id,
-        display_name=row.display_name,
-        alias=row.alias,
-        status=row.status,
-        suspended_reason=row.suspended_reason,
-        visibility=row.visibility,
-        feedback=row.feedback,
-        conversion_notices=row.conversion_notices,
-        timezone=row.timezone,
-        created_at=row.created_at,
-    )
-
-
-def _identity(row: Any) -> Identity:
-    return Identity(
-        id=row.id,
-        affiliate_id=row.affiliate_id,
-        platform=row.platform,
-        platform_user_id=row.platform_user_id,
-        display_name=row.display_name,
-        unreachable_reason=row.unreachable_reason,
-    )
-
-
-def _membership(row: Any) -> Membership:
-    return Membership(
-        affiliate_id=row.affiliate_id,
-        program_id=row.program_id,
-        status=row.status,
-        created_at=row.created_at,
-        decided_at=row.decided_at,
-    )
+        return {row.id: from_row(Affiliate, row) for row in rows}

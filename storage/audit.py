@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage._sql import from_row
 from storage.schema import audit_log
 
 
@@ -43,7 +44,4 @@ class AuditRepository:
         rows = await self._connection.execute(
             select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         )
-        return [
-            AuditEntry(row.actor, row.action, row.subject, row.before, row.after, row.occurred_at)
-            for row in rows
-        ]
+        return [from_row(AuditEntry, row) for row in rows]

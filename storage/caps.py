@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.schema import cap_events, caps, programs
 
 CapScope = Literal["program", "affiliate"]
@@ -93,7 +93,7 @@ class CapRepository:
         )
         cap_id = result.inserted_primary_key[0]  # type: ignore[index]
         row = (await self._connection.execute(select(caps).where(caps.c.id == cap_id))).one()
-        return previous, _cap(row)
+        return previous, from_row(Cap, row)
 
     async def end(self, program_id: int, scope: CapScope, *, at: datetime) -> Cap | None:
         """End the cap in force for this program and scope; returns it, or ``None``."""
@@ -113,7 +113,7 @@ class CapRepository:
             .where(caps.c.ended_at.is_(None))
             .order_by(caps.c.scope, caps.c.id)
         )
-        return [_cap(row) for row in rows]
+        return [from_row(Cap, row) for row in rows]
 
     async def lock_program(self, program_id: int) -> None:
         """Serialise cap decisions for one program until the transaction ends.
@@ -151,7 +151,7 @@ class CapRepository:
         query = select(cap_events).order_by(cap_events.c.id)
         if program_id is not None:
             query = query.where(cap_events.c.program_id == program_id)
-        return [_event(row) for row in await self._connection.execute(query)]
+        return [from_row(CapEvent, row) for row in await self._connection.execute(query)]
 
     async def unnotified_events(self, limit: int = 100) -> list[tuple[int, CapEvent]]:
         """Events no alert has been queued for yet, with their ids (for the delivery side)."""
@@ -161,7 +161,7 @@ class CapRepository:
             .order_by(cap_events.c.id)
             .limit(limit)
         )
-        return [(row.id, _event(row)) for row in rows]
+        return [(row.id, from_row(CapEvent, row)) for row in rows]
 
     async def mark_notified(self, event_ids: list[int], *, now: datetime) -> None:
         await self._connection.execute(
@@ -171,32 +171,3 @@ class CapRepository:
 
 def _subject(affiliate_id: int | None) -> str:
     return "program" if affiliate_id is None else f"affiliate:{affiliate_id}"
-
-
-def _cap(row: Any) -> Cap:
-    return Cap(
-        id=row.id,
-        program_id=row.program_id,
-        scope=row.scope,
-        metric=row.metric,
-        period=row.period,
-        limit_value=row.limit_value,
-        action=row.action,
-        alert_percents=tuple(int(value) for value in row.alert_percents or ()),
-        effective_from=row.effective_from,
-        ended_at=row.ended_at,
-    )
-
-
-def _event(row: Any) -> CapEvent:
-    return CapEvent(
-        cap_id=row.cap_id,
-        program_id=row.program_id,
-        affiliate_id=row.affiliate_id,
-        period_key=row.period_key,
-        threshold=row.threshold,
-        usage_value=row.usage_value,
-        limit_value=row.limit_value,
-        occurred_at=row.occurred_at,
-        notified_at=row.notified_at,
-    )

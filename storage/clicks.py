@@ -19,6 +19,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage._sql import from_row
 from storage.schema import clicks, links
 
 SECONDS_PER_HOUR = 3600
@@ -232,14 +233,7 @@ class ClickRepository:
         ).first()
         if row is None:
             return None
-        return ClickRef(
-            click_id=row.click_id,
-            link_id=row.link_id,
-            affiliate_id=row.affiliate_id,
-            program_id=row.program_id,
-            occurred_at=row.occurred_at,
-            ip_hash=row.ip_hash,
-        )
+        return from_row(ClickRef, row)
 
     async def counts_for_affiliate(
         self, affiliate_id: int, start: datetime | None, end: datetime

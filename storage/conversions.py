@@ -14,7 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.schema import conversion_events, conversions
 
 ConversionStatus = Literal["pending", "approved", "paid", "reversed"]
@@ -118,7 +118,7 @@ class ConversionRepository:
                 .where(conversions.c.txn_id == txn_id)
             )
         ).first()
-        return _conversion(row) if row else None
+        return from_row(Conversion, row) if row else None
 
     async def get(self, conversion_id: int) -> Conversion | None:
         row = (
@@ -126,7 +126,7 @@ class ConversionRepository:
                 select(conversions).where(conversions.c.id == conversion_id)
             )
         ).first()
-        return _conversion(row) if row else None
+        return from_row(Conversion, row) if row else None
 
     async def move(
         self,
@@ -170,7 +170,7 @@ class ConversionRepository:
                 .where(conversion_events.c.status == status)
             )
         ).first()
-        return _event(row) if row else None
+        return from_row(StatusEvent, row) if row else None
 
     async def history(self, conversion_id: int) -> list[StatusEvent]:
         """Every status the conversion reached, in order."""
@@ -179,7 +179,7 @@ class ConversionRepository:
             .where(conversion_events.c.conversion_id == conversion_id)
             .order_by(conversion_events.c.id)
         )
-        return [_event(row) for row in rows]
+        return [from_row(StatusEvent, row) for row in rows]
 
     async def first_of_customer(self, program_id: int, customer_id: str) -> Conversion | None:
         """The customer's earliest attributed conversion in a program (recurring commission)."""
@@ -193,7 +193,7 @@ class ConversionRepository:
                 .limit(1)
             )
         ).first()
-        return _conversion(row) if row else None
+        return from_row(Conversion, row) if row else None
 
     async def usage(
         self,
@@ -256,37 +256,3 @@ class ConversionRepository:
         if program_id is not None:
             query = query.where(conversions.c.program_id == program_id)
         return int((await self._connection.execute(query)).scalar_one())
-
-
-def _conversion(row: Any) -> Conversion:
-    return Conversion(
-        id=row.id,
-        program_id=row.program_id,
-        affiliate_id=row.affiliate_id,
-        link_id=row.link_id,
-        click_id=row.click_id,
-        txn_id=row.txn_id,
-        kind=row.kind,
-        amount_minor=row.amount_minor,
-        currency=row.currency,
-        commission_minor=row.commission_minor,
-        status=row.status,
-        over_cap=bool(row.over_cap),
-        customer_id=row.customer_id,
-        occurred_at=row.occurred_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        customer_ip_hash=row.customer_ip_hash,
-    )
-
-
-def _event(row: Any) -> StatusEvent:
-    return StatusEvent(
-        conversion_id=row.conversion_id,
-        status=row.status,
-        previous_status=row.previous_status,
-        commission_delta_minor=row.commission_delta_minor,
-        response=dict(row.response),
-        source=row.source,
-        occurred_at=row.occurred_at,
-    )

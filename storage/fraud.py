@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.schema import (
     conversion_events,
     conversions,
@@ -114,7 +114,7 @@ class FraudRepository:
         row = (
             await self._connection.execute(select(fraud_flags).where(fraud_flags.c.id == flag_id))
         ).first()
-        return _flag(row) if row else None
+        return from_row(Flag, row) if row else None
 
     async def open_flags(
         self, *, since: datetime | None, program_id: int | None, limit: int = 50
@@ -128,7 +128,7 @@ class FraudRepository:
         rows = await self._connection.execute(
             query.order_by(fraud_flags.c.created_at.desc(), fraud_flags.c.id.desc()).limit(limit)
         )
-        return [_flag(row) for row in rows]
+        return [from_row(Flag, row) for row in rows]
 
     async def conversions_of(self, flag_id: int) -> list[tuple[int, bool]]:
         """(conversion id, held) for every conversion the flag names."""
@@ -335,22 +335,6 @@ class FraudRepository:
             .limit(limit)
         )
         return [(int(row.id), row.customer_id) for row in rows]
-
-
-def _flag(row: Any) -> Flag:
-    return Flag(
-        id=row.id,
-        dedupe_key=row.dedupe_key,
-        rule=row.rule,
-        program_id=row.program_id,
-        affiliate_id=row.affiliate_id,
-        link_id=row.link_id,
-        evidence=dict(row.evidence),
-        status=row.status,
-        created_at=row.created_at,
-        decided_at=row.decided_at,
-        decided_by=row.decided_by,
-    )
 
 
 _COUNTER_CHUNK = 100

@@ -6,12 +6,11 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.schema import affiliates, links, programs
 
 CODE_ALPHABET = string.ascii_letters + string.digits
@@ -81,13 +80,13 @@ class LinkRepository:
                 .where(links.c.campaign == campaign)
             )
         ).first()
-        return _link(row) if row else None
+        return from_row(Link, row) if row else None
 
     async def of_affiliate(self, affiliate_id: int) -> list[Link]:
         rows = await self._connection.execute(
             select(links).where(links.c.affiliate_id == affiliate_id).order_by(links.c.id)
         )
-        return [_link(row) for row in rows]
+        return [from_row(Link, row) for row in rows]
 
     async def target(self, code: str) -> LinkTarget | None:
         """Resolve a code to its link, destination and the states that gate the redirect."""
@@ -108,22 +107,4 @@ class LinkRepository:
         ).first()
         if row is None:
             return None
-        return LinkTarget(
-            link=_link(row),
-            program_slug=row.program_slug,
-            destination_url=row.destination_url,
-            fallback_url=row.fallback_url,
-            program_status=row.program_status,
-            affiliate_status=row.affiliate_status,
-        )
-
-
-def _link(row: Any) -> Link:
-    return Link(
-        id=row.id,
-        code=row.code,
-        affiliate_id=row.affiliate_id,
-        program_id=row.program_id,
-        campaign=row.campaign,
-        created_at=row.created_at,
-    )
+        return from_row(LinkTarget, row, link=from_row(Link, row))

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.schema import identities, outbox
 
 TargetKind = Literal["user", "chat"]
@@ -206,19 +206,7 @@ class OutboxRepository:
             )
         )
         rows = sorted(result.all(), key=lambda row: (row.next_attempt_at, row.id))
-        return [
-            ClaimedMessage(
-                id=row.id,
-                dedupe_key=row.dedupe_key,
-                platform=row.platform,
-                target_kind=row.target_kind,
-                target_id=row.target_id,
-                payload=row.payload,
-                attempts=row.attempts,
-                lease_until=lease_until,
-            )
-            for row in rows
-        ]
+        return [from_row(ClaimedMessage, row, lease_until=lease_until) for row in rows]
 
     async def mark_sent(self, ids: Sequence[int], *, now: datetime) -> int:
         """Record delivered messages (a batch: one statement for many ids)."""

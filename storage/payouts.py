@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, case, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.errors import Conflict
 from storage.schema import (
     conversions,
@@ -175,10 +175,7 @@ class PayoutRepository:
             .where(_released(program_rows, now))
             .order_by(conversions.c.occurred_at, conversions.c.id)
         )
-        return [
-            PayableConversion(row.id, row.program_id, row.commission_minor, row.occurred_at)
-            for row in rows
-        ]
+        return [from_row(PayableConversion, row) for row in rows]
 
     async def record(
         self,
@@ -277,18 +274,8 @@ class PayoutRepository:
         query = select(payouts).order_by(payouts.c.created_at.desc(), payouts.c.id.desc())
         if affiliate_id is not None:
             query = query.where(payouts.c.affiliate_id == affiliate_id)
-        return [
-            Payout(
-                row.id,
-                row.affiliate_id,
-                row.amount_minor,
-                row.currency,
-                row.reference,
-                row.created_by,
-                row.created_at,
-            )
-            for row in await self._connection.execute(query.limit(limit))
-        ]
+        rows = await self._connection.execute(query.limit(limit))
+        return [from_row(Payout, row) for row in rows]
 
 
 def _released(program_rows: Sequence[Any], now: datetime) -> Any:

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage._sql import from_row
 from storage.schema import (
     affiliates,
     caps,
@@ -144,18 +145,7 @@ class PerformanceReadModel:
             .where(or_(caps.c.ended_at.is_(None), caps.c.ended_at > at))
             .order_by(caps.c.program_id, caps.c.id)
         )
-        return [
-            CapInForce(
-                id=row.id,
-                program_id=row.program_id,
-                scope=row.scope,
-                metric=row.metric,
-                period=row.period,
-                limit_value=row.limit_value,
-                action=row.action,
-            )
-            for row in rows
-        ]
+        return [from_row(CapInForce, row) for row in rows]
 
     async def cap_usage(
         self,
@@ -360,20 +350,4 @@ async def _conversion_records(
         query = query.where(conversions.c.occurred_at >= start)
     if program_ids is not None:
         query = query.where(conversions.c.program_id.in_(program_ids))
-    return [
-        ConversionRecord(
-            id=row.id,
-            program_slug=row.program_slug,
-            affiliate_id=row.affiliate_id,
-            txn_id=row.txn_id,
-            kind=row.kind,
-            amount_minor=row.amount_minor,
-            currency=row.currency,
-            commission_minor=row.commission_minor,
-            status=row.status,
-            over_cap=bool(row.over_cap),
-            customer_id=row.customer_id,
-            occurred_at=row.occurred_at,
-        )
-        for row in await connection.execute(query)
-    ]
+    return [from_row(ConversionRecord, row) for row in await connection.execute(query)]

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage._sql import from_row
 from storage.errors import Conflict
 from storage.schema import commissions, programs
 
@@ -123,19 +124,19 @@ class ProgramRepository:
         row = (
             await self._connection.execute(select(programs).where(programs.c.id == program_id))
         ).first()
-        return _program(row) if row else None
+        return from_row(Program, row) if row else None
 
     async def by_slug(self, slug: str) -> Program | None:
         row = (
             await self._connection.execute(select(programs).where(programs.c.slug == slug))
         ).first()
-        return _program(row) if row else None
+        return from_row(Program, row) if row else None
 
     async def list(self, *, status: ProgramStatus | None = None) -> list[Program]:
         query = select(programs).order_by(programs.c.slug)
         if status is not None:
             query = query.where(programs.c.status == status)
-        return [_program(row) for row in await self._connection.execute(query)]
+        return [from_row(Program, row) for row in await self._connection.execute(query)]
 
     async def set_status(self, program_id: int, status: ProgramStatus, *, now: datetime) -> None:
         await self._connection.execute(
@@ -173,7 +174,7 @@ class ProgramRepository:
         ).first()
         if row is None:
             return None
-        return Commission(row.kind, row.value, row.currency, row.effective_from)
+        return from_row(Commission, row)
 
     async def edit(self, program_id: int, *, now: datetime, **values: Any) -> None:
         """Change program fields (name, destination, fallback, windows, materials, …)."""
@@ -191,25 +192,4 @@ class ProgramRepository:
             .where(commissions.c.program_id == program_id)
             .order_by(commissions.c.effective_from, commissions.c.id)
         )
-        return [Commission(row.kind, row.value, row.currency, row.effective_from) for row in rows]
-
-
-def _program(row: Any) -> Program:
-    return Program(
-        id=row.id,
-        slug=row.slug,
-        name=row.name,
-        destination_url=row.destination_url,
-        fallback_url=row.fallback_url,
-        currency=row.currency,
-        status=row.status,
-        approval_required=bool(row.approval_required),
-        attribution_days=row.attribution_days,
-        holding_days=row.holding_days,
-        min_payout_minor=row.min_payout_minor,
-        recurring_months=row.recurring_months,
-        materials=dict(row.materials or {}),
-        settings=dict(row.settings or {}),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+        return [from_row(Commission, row) for row in rows]

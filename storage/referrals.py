@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.program_settings import ProgramSettingsRepository
 from storage.schema import conversions
 
@@ -86,7 +85,7 @@ class ReferralRepository:
                 .where(conversions.c.kind == "signup")
             )
         ).first()
-        return _signup(row) if row else None
+        return from_row(SignupReferral, row) if row else None
 
     async def signups_of(self, affiliate_id: int) -> list[SignupReferral]:
         """Every signup credited to an affiliate, oldest first."""
@@ -96,23 +95,9 @@ class ReferralRepository:
             .where(conversions.c.kind == "signup")
             .order_by(conversions.c.id)
         )
-        return [_signup(row) for row in rows]
+        return [from_row(SignupReferral, row) for row in rows]
 
     async def set_signup_referrals(self, program_id: int, enabled: bool, *, now: datetime) -> None:
         """Turn deep-link signup referrals on or off for a program (its settings JSON)."""
         settings = ProgramSettingsRepository(self._connection)
         await settings.set_flag(program_id, SIGNUP_REFERRALS, enabled, now=now)
-
-
-def _signup(row: Any) -> SignupReferral:
-    return SignupReferral(
-        id=row.id,
-        program_id=row.program_id,
-        affiliate_id=row.affiliate_id,
-        link_id=row.link_id,
-        txn_id=row.txn_id,
-        customer_id=row.customer_id,
-        status=row.status,
-        commission_minor=row.commission_minor,
-        occurred_at=row.occurred_at,
-    )

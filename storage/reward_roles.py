@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.schema import reward_roles, role_changes
 
 RoleAction = Literal["grant", "remove"]
@@ -49,14 +49,6 @@ class RewardRoleRepository:
             .returning(reward_roles.c.id)
         )
         return result.first() is not None
-
-    async def unmap_role(self, subject: str, role_id: str) -> bool:
-        result = await self._connection.execute(
-            delete(reward_roles)
-            .where(reward_roles.c.subject == subject)
-            .where(reward_roles.c.role_id == role_id)
-        )
-        return result.rowcount == 1
 
     async def roles_for(self, subject: str) -> list[str]:
         rows = await self._connection.execute(
@@ -99,7 +91,7 @@ class RewardRoleRepository:
             .order_by(role_changes.c.id)
             .limit(limit)
         )
-        return [_change(row) for row in rows]
+        return [from_row(RoleChange, row) for row in rows]
 
     async def finish(self, change_id: int, *, error: str | None = None, now: datetime) -> None:
         """Mark a change applied (``error`` None) or failed with Discord's reason."""
@@ -118,7 +110,7 @@ class RewardRoleRepository:
             .order_by(role_changes.c.id.desc())
             .limit(limit)
         )
-        return [_change(row) for row in rows]
+        return [from_row(RoleChange, row) for row in rows]
 
     async def history(self, affiliate_id: int) -> list[RoleChange]:
         rows = await self._connection.execute(
@@ -126,17 +118,4 @@ class RewardRoleRepository:
             .where(role_changes.c.affiliate_id == affiliate_id)
             .order_by(role_changes.c.id)
         )
-        return [_change(row) for row in rows]
-
-
-def _change(row: Any) -> RoleChange:
-    return RoleChange(
-        id=row.id,
-        affiliate_id=row.affiliate_id,
-        user_id=row.user_id,
-        role_id=row.role_id,
-        action=row.action,
-        status=row.status,
-        error=row.error,
-        created_at=row.created_at,
-    )
+        return [from_row(RoleChange, row) for row in rows]

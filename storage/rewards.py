@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.performance import Standing
 from storage.schema import (
     clicks,
@@ -107,14 +107,7 @@ class RewardRepository:
                 None,
                 0,
             )
-        return RewardRules(
-            program_id,
-            row.points_click,
-            row.points_signup,
-            row.points_conversion,
-            row.welcome_text,
-            row.qualify_days,
-        )
+        return from_row(RewardRules, row)
 
     async def save_rules(self, rules: RewardRules, *, now: datetime) -> None:
         """Insert or replace the program's rules row."""
@@ -145,10 +138,7 @@ class RewardRepository:
             .where(reward_tiers.c.program_id == program_id)
             .order_by(reward_tiers.c.threshold, reward_tiers.c.id)
         )
-        return [
-            Tier(r.id, r.program_id, r.name, r.threshold, r.window_days, r.bonus_bp, r.bonus_minor)
-            for r in rows
-        ]
+        return [from_row(Tier, row) for row in rows]
 
     async def save_tier(
         self,
@@ -203,7 +193,7 @@ class RewardRepository:
         ).first()
         if row is None:
             return None
-        return TierState(row.tier, row.bonus_bp, row.bonus_minor, row.reached_at, row.id)
+        return from_row(TierState, row, history_id=row.id)
 
     async def record_tier(
         self,
@@ -396,7 +386,7 @@ class RewardRepository:
             .where(reward_badges.c.affiliate_id == affiliate_id)
             .order_by(reward_badges.c.awarded_at, reward_badges.c.id)
         )
-        return [Badge(r.badge, r.reason, r.awarded_at) for r in rows]
+        return [from_row(Badge, row) for row in rows]
 
     async def badges_between(self, start: datetime, end: datetime) -> dict[int, list[str]]:
         """Badges awarded in ``[start, end)`` by affiliate (for the weekly shout-outs)."""

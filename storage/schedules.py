@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.schema import schedule_runs, schedules
 
 ScheduleKind = Literal["leaderboard", "feedback", "report", "announcement"]
@@ -147,27 +147,8 @@ class ScheduleRepository:
         )
         return [(row.period_key, row.fired_at) for row in rows]
 
-    async def last_run_at(self, schedule_id: int) -> datetime | None:
-        result = await self._connection.execute(
-            select(func.max(schedule_runs.c.fired_at)).where(
-                schedule_runs.c.schedule_id == schedule_id
-            )
-        )
-        value: datetime | None = result.scalar_one()
-        return value
 
-
-def _schedule(row: Any) -> Schedule:
-    return Schedule(
-        id=row.id,
-        kind=row.kind,
-        cron=row.cron,
-        timezone=row.timezone,
-        period=row.period,
-        targets=tuple(ScheduleTarget(str(p), str(c)) for p, c in row.targets or []),
-        program_id=row.program_id,
-        message=row.message,
-        enabled=bool(row.enabled),
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
+def _schedule(row: Row[*tuple[Any, ...]]) -> Schedule:
+    # Targets are stored as JSON [platform, chat id] pairs.
+    targets = tuple(ScheduleTarget(str(p), str(c)) for p, c in row.targets or [])
+    return from_row(Schedule, row, targets=targets)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.program_settings import ProgramSettingsRepository
 from storage.schema import discord_invites, programs, server_joins
 
@@ -83,7 +83,7 @@ class ServerJoinRepository:
                 .where(discord_invites.c.guild_id == guild_id)
             )
         ).first()
-        return _invite(row) if row else None
+        return from_row(ServerInvite, row) if row else None
 
     async def invite_by_code(self, code: str) -> ServerInvite | None:
         row = (
@@ -91,7 +91,7 @@ class ServerJoinRepository:
                 select(discord_invites).where(discord_invites.c.code == code)
             )
         ).first()
-        return _invite(row) if row else None
+        return from_row(ServerInvite, row) if row else None
 
     async def save_invite(self, invite: ServerInvite) -> ServerInvite:
         """Store an affiliate's invite; returns the one stored.
@@ -145,7 +145,7 @@ class ServerJoinRepository:
                 .where(server_joins.c.member_id == member_id)
             )
         ).first()
-        return _join(row) if row else None
+        return from_row(ServerJoin, row) if row else None
 
     async def record_leave(
         self, guild_id: str, member_id: str, *, now: datetime, default_window_days: int = 30
@@ -206,34 +206,9 @@ class ServerJoinRepository:
             .where(server_joins.c.guild_id == guild_id)
             .order_by(server_joins.c.joined_at, server_joins.c.id)
         )
-        return [_join(row) for row in rows]
+        return [from_row(ServerJoin, row) for row in rows]
 
     async def set_program_invites(self, program_id: int, enabled: bool, *, now: datetime) -> None:
         """Switch personal server invites on or off for a program (``settings`` flag)."""
         settings = ProgramSettingsRepository(self._connection)
         await settings.set_flag(program_id, INVITES_SETTING, enabled, now=now)
-
-
-def _invite(row: Any) -> ServerInvite:
-    return ServerInvite(
-        code=row.code,
-        guild_id=row.guild_id,
-        channel_id=row.channel_id,
-        affiliate_id=row.affiliate_id,
-        program_id=row.program_id,
-        created_at=row.created_at,
-    )
-
-
-def _join(row: Any) -> ServerJoin:
-    return ServerJoin(
-        guild_id=row.guild_id,
-        member_id=row.member_id,
-        affiliate_id=row.affiliate_id,
-        program_id=row.program_id,
-        invite_code=row.invite_code,
-        unattributed_reason=row.unattributed_reason,
-        status=row.status,
-        joined_at=row.joined_at,
-        left_at=row.left_at,
-    )

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage._sql import from_row
 from storage.schema import affiliate_sightings
 
 
@@ -61,4 +62,4 @@ class SightingRepository:
         ).first()
         if row is None:
             return None
-        return Sighting(row.affiliate_id, row.ip_hash, row.first_seen_at, row.last_seen_at)
+        return from_row(Sighting, row)

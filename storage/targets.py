@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage._sql import from_row
 from storage.schema import targets
 
 TargetMode = Literal["absolute", "growth"]
@@ -100,7 +101,7 @@ class TargetRepository:
             )
         )
         row = (await self._connection.execute(query)).first()
-        return _target(row) if row else None
+        return from_row(Target, row) if row else None
 
     async def in_force(self, *, affiliate_id: int | None = None) -> list[Target]:
         """Targets in force: everyone's, plus ``affiliate_id``'s own when given.
@@ -118,21 +119,8 @@ class TargetRepository:
         )
         chosen: dict[tuple[str, int | None], Target] = {}
         for row in rows:
-            target = _target(row)
+            target = from_row(Target, row)
             key = (target.metric, target.program_id)
             if key not in chosen or target.affiliate_id is not None:
                 chosen[key] = target
         return list(chosen.values())
-
-
-def _target(row: Any) -> Target:
-    return Target(
-        id=row.id,
-        program_id=row.program_id,
-        affiliate_id=row.affiliate_id,
-        metric=row.metric,
-        mode=row.mode,
-        value=row.value,
-        period=row.period,
-        created_at=row.created_at,
-    )

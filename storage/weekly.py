@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage._sql import insert_ignoring_conflicts
+from storage._sql import from_row, insert_ignoring_conflicts
 from storage.schema import (
     affiliates,
     clicks,
@@ -323,14 +323,7 @@ class WeeklyRepository:
         ).first()
         if row is None:
             return None
-        return Season(
-            period_key=row.period_key,
-            scope=row.scope,
-            period_start=row.period_start,
-            period_end=row.period_end,
-            entries=list(row.entries),
-            created_at=row.created_at,
-        )
+        return from_row(Season, row)
 
     async def seasons(self, scope: str = "all", *, limit: int = 20) -> list[str]:
         """Period keys of archived seasons, newest first."""

@@ -8,7 +8,7 @@ import itertools
 from datetime import datetime
 
 from bot.adapters.console import ConsoleAdapter
-from commands.dispatcher import Dispatcher
+from commands.core.dispatcher import Dispatcher
 from storage import Database
 from storage.schema import clicks, conversions
 
@@ -84,7 +84,9 @@ async def add_conversion(
                 updated_at=at,
             )
         )
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 async def console(dispatcher: Dispatcher, lines: str, *, user: str, manager: bool = False) -> str:

@@ -27,7 +27,7 @@ from bot.adapters.console_delivery import ConsoleSender
 from bot.app import open_core, start_background
 from bot.config import TrackingConfig, load_config
 from bot.web import build_web_app
-from commands.invocation import Actor, ChatKind
+from commands.core.invocation import Actor, ChatKind
 from storage.schema import clicks, conversion_events, conversions
 from tests.tracking_support import Seeded, seed
 
@@ -74,7 +74,9 @@ async def test_soak_loses_and_doubles_nothing(tmp_path: Path) -> None:
             core, [ConsoleSender(adapter.render, stdout=out)], console_user="boss"
         )
         client: TestClient[Any, Any] = TestClient(
-            TestServer(build_web_app(core.services, tracking), host="127.0.0.1", port=0)
+            TestServer(
+                build_web_app(core.services, tracking, core.rules), host="127.0.0.1", port=0
+            )
         )
         await client.start_server()
         deadline = time.monotonic() + SECONDS

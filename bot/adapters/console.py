@@ -15,9 +15,9 @@ import unicodedata
 from pathlib import Path
 from typing import TextIO
 
-from commands.dispatcher import Dispatcher
-from commands.invocation import Actor, ChatKind
-from commands.reply import Image, Reply
+from commands.core.dispatcher import Dispatcher
+from commands.core.invocation import Actor, ChatKind
+from commands.core.reply import Image, Reply
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from bot.adapters.console import PLATFORM, clean
 from bot.adapters.delivery import TargetKind
-from commands.reply import Reply
+from commands.core.reply import Reply
 
 
 class ConsoleSender:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from commands.reply import Reply
+from commands.core.reply import Reply
 
 TargetKind = Literal["user", "chat"]
 

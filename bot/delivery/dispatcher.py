@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from bot.adapters.delivery import RetryAfter, Sender, TransientFailure, Unreachable
 from bot.delivery.backoff import Backoff
 from bot.delivery.pacing import Limits, Pacer
-from commands.reply import Reply
+from commands.core.reply import Reply
 from storage import Database
 from storage.outbox import ClaimedMessage
 from storage.store import Store

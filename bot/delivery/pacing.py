@@ -8,6 +8,13 @@ sender waits until the pause is over, because the platform's limit is per bot, n
 message.
 
 Slots are booked before sleeping, so concurrent workers never oversubscribe the rate.
+
+Not ``commands.core.token_bucket``, though the rate and burst are the same arithmetic:
+that bucket refuses (a command or a click over the limit is answered at once, and a
+refusal takes nothing), while the pacer never refuses: every message goes, and booking
+its slot runs the schedule into the future so the next sender waits behind it. A bucket
+whose tokens may go negative would be this algorithm again, plus the per-chat intervals
+and pauses, which a keyed bucket has no use for.
 """
 
 from __future__ import annotations

@@ -6,8 +6,7 @@ Modules: ``server`` (the app and its lifecycle), ``redirects`` and ``routes`` (`
 ``postbacks`` and ``postback_auth`` (``/postback``), ``metrics`` and ``pages``.
 """
 
-from bot.web.redirects import with_query
 from bot.web.server import SERVICES, build_web_app
 from bot.web.state import TRACKING, TrackingState
 
-__all__ = ["SERVICES", "TRACKING", "TrackingState", "build_web_app", "with_query"]
+__all__ = ["SERVICES", "TRACKING", "TrackingState", "build_web_app"]

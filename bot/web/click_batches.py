@@ -23,9 +23,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.web.visitors import hash_ip, hash_network
-from commands.badges import first_clicks
-from commands.fraud_clicks import ScreeningMemory, screen_clicks
-from commands.fraud_rules import FraudRules
+from commands.fraud.clicks import ScreeningMemory, screen_clicks
+from commands.fraud.rules import FraudRules
+from commands.rewards.badges import first_clicks
 from storage import Database, Store
 from storage.clicks import NewClick, micros_of
 

@@ -23,7 +23,7 @@ from operator import itemgetter
 from bot.web.click_batches import BatchWriter, ClickRow
 from bot.web.click_sinks import ClickSink, InlineSink
 from bot.web.metrics import Metrics
-from commands.fraud_rules import FraudRules
+from commands.fraud.rules import FraudRules
 from storage import Database
 
 log = logging.getLogger(__name__)

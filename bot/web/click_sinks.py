@@ -25,7 +25,7 @@ import sys
 from typing import Protocol
 
 from bot.web.click_batches import BatchWriter, ClickRow, encode_frame
-from commands.fraud_rules import FraudRules
+from commands.fraud.rules import FraudRules
 from storage import Database
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from bot.priority import run_as_background
 from bot.web.click_batches import BatchWriter, read_frame
-from commands.fraud_rules import FraudRules
+from commands.fraud.rules import FraudRules
 from storage import Database
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,11 @@
 """``GET /r/{code}/check?t=<token>``: a link's owner checks it, and is seen doing so.
 
 ``/link`` gives each affiliate a private check URL signed for their code
-(``commands.ip_hashes.check_token``). Opening it shows whether the link works right now and
-where it leads, without redirecting or counting a click, and records the salted hash of the
-address it was opened from as the affiliate's own (``affiliate_sightings``): the one honest
-way the bot learns where an affiliate is, which the ``self-ip`` fraud rule needs.
+(``commands.tracking.ip_hashes.check_token``). Opening it shows whether the link works
+right now and where it leads, without redirecting or counting a click, and records the
+salted hash of the address it was opened from as the affiliate's own
+(``affiliate_sightings``): the one honest way the bot learns where an affiliate is, which
+the ``self-ip`` fraud rule needs.
 
 A wrong or missing token gets the same 404 as an unknown code and records nothing; link
 preview fetchers get the page but are not recorded (they are not the affiliate). Every
@@ -26,7 +27,7 @@ from bot.web.redirects import MAX_CODE_LENGTH
 from bot.web.routes import PLACEHOLDERS, Route, RouteKind
 from bot.web.state import TRACKING
 from bot.web.visitors import classify, hash_ip
-from commands.ip_hashes import check_token_matches
+from commands.tracking.ip_hashes import check_token_matches
 from storage.links import LinkTarget
 
 log = logging.getLogger(__name__)

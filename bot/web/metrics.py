@@ -1,19 +1,33 @@
-"""Counters for ``GET /metrics`` in the Prometheus text format (version 0.0.4).
+"""Counters for ``GET /metrics``, exposed through ``prometheus_client``.
 
-Written by hand rather than with ``prometheus_client``: a handful of counters, one gauge
-and one histogram do not justify a dependency and its process-global registry (tests run
-several servers in one process).
+The handlers bump plain integers and ``collections.Counter`` entries: the redirect is the
+hottest path in the product, and ``prometheus_client``'s own ``Counter.inc`` takes a lock
+on every call. ``Metrics`` is instead a custom collector that turns those numbers into
+metric families only when ``/metrics`` is scraped. Each ``Metrics`` has its own
+``CollectorRegistry``, never the process-global default one: tests run several tracking
+servers in one process, and each must report only its own counts.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 FLUSH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Histogram:
+    """Cumulative bucket counts, kept as plain numbers until a scrape reads them."""
+
     def __init__(self, buckets: tuple[float, ...]) -> None:
         self.buckets = buckets
         self.counts = [0] * len(buckets)
@@ -28,8 +42,8 @@ class Histogram:
                 self.counts[index] += 1
 
 
-class Metrics:
-    """One server's counters; ``render`` produces the exposition text."""
+class Metrics(Collector):
+    """One server's counters; ``render`` produces the exposition text of its registry."""
 
     def __init__(self) -> None:
         self.redirects: Counter[str] = Counter()
@@ -40,46 +54,62 @@ class Metrics:
         self.rate_limited = 0
         self.flush_seconds = Histogram(FLUSH_BUCKETS)
         self.buffer_depth: Callable[[], int] = lambda: 0
+        self.registry = CollectorRegistry()
+        self.registry.register(self)
 
-    def render(self) -> str:
-        lines: list[str] = []
-        _counter(lines, "affbot_redirects_total", "Redirects answered, by outcome.", "outcome",
-                 self.redirects)  # fmt: skip
-        _counter(lines, "affbot_clicks_total", "Clicks seen, by whether they were counted.",
-                 "kind", self.clicks)  # fmt: skip
-        _counter(lines, "affbot_postbacks_total", "Conversion postbacks, by result.", "result",
-                 self.postbacks)  # fmt: skip
-        lines += [
-            "# HELP affbot_clicks_written_total Clicks written to the database.",
-            "# TYPE affbot_clicks_written_total counter",
-            f"affbot_clicks_written_total {self.clicks_written}",
-            "# HELP affbot_click_write_failures_total Click batches that failed to write.",
-            "# TYPE affbot_click_write_failures_total counter",
-            f"affbot_click_write_failures_total {self.click_write_failures}",
-            "# HELP affbot_rate_limited_total Requests answered 429 by the per-address limits.",
-            "# TYPE affbot_rate_limited_total counter",
-            f"affbot_rate_limited_total {self.rate_limited}",
-            "# HELP affbot_click_buffer_depth Clicks waiting in memory to be written.",
-            "# TYPE affbot_click_buffer_depth gauge",
-            f"affbot_click_buffer_depth {self.buffer_depth()}",
-            "# HELP affbot_click_flush_seconds Time to write one batch of clicks.",
-            "# TYPE affbot_click_flush_seconds histogram",
-        ]
+    def render(self) -> bytes:
+        """The text format that ``prometheus_client.CONTENT_TYPE_LATEST`` names."""
+        return generate_latest(self.registry)
+
+    def collect(self) -> Iterator[Metric]:
+        yield _labelled(
+            "affbot_redirects_total", "Redirects answered, by outcome.", "outcome", self.redirects
+        )
+        yield _labelled(
+            "affbot_clicks_total",
+            "Clicks seen, by whether they were counted.",
+            "kind",
+            self.clicks,
+        )
+        yield _labelled(
+            "affbot_postbacks_total", "Conversion postbacks, by result.", "result", self.postbacks
+        )
+        yield CounterMetricFamily(
+            "affbot_clicks_written_total",
+            "Clicks written to the database.",
+            value=self.clicks_written,
+        )
+        yield CounterMetricFamily(
+            "affbot_click_write_failures_total",
+            "Click batches that failed to write.",
+            value=self.click_write_failures,
+        )
+        yield CounterMetricFamily(
+            "affbot_rate_limited_total",
+            "Requests answered 429 by the per-address limits.",
+            value=self.rate_limited,
+        )
+        yield GaugeMetricFamily(
+            "affbot_click_buffer_depth",
+            "Clicks waiting in memory to be written.",
+            value=self.buffer_depth(),
+        )
         histogram = self.flush_seconds
-        for bound, count in zip(histogram.buckets, histogram.counts, strict=True):
-            lines.append(f'affbot_click_flush_seconds_bucket{{le="{bound}"}} {count}')
-        lines += [
-            f'affbot_click_flush_seconds_bucket{{le="+Inf"}} {histogram.total}',
-            f"affbot_click_flush_seconds_sum {histogram.sum:.6f}",
-            f"affbot_click_flush_seconds_count {histogram.total}",
+        buckets = [
+            (str(bound), count)
+            for bound, count in zip(histogram.buckets, histogram.counts, strict=True)
         ]
-        return "\n".join(lines) + "\n"
+        buckets.append(("+Inf", histogram.total))
+        yield HistogramMetricFamily(
+            "affbot_click_flush_seconds",
+            "Time to write one batch of clicks.",
+            buckets=buckets,
+            sum_value=histogram.sum,
+        )
 
 
-def _counter(
-    lines: list[str], name: str, description: str, label: str, values: Counter[str]
-) -> None:
-    lines.append(f"# HELP {name} {description}")
-    lines.append(f"# TYPE {name} counter")
+def _labelled(name: str, description: str, label: str, values: Counter[str]) -> Metric:
+    family = CounterMetricFamily(name, description, labels=[label])
     for value, count in sorted(values.items()):
-        lines.append(f'{name}{{{label}="{value}"}} {count}')
+        family.add_metric([value], count)
+    return family

@@ -20,7 +20,7 @@ import hmac
 from collections.abc import Mapping
 from datetime import datetime
 
-from commands.postback_fields import ConversionRejected, PostbackAuth
+from commands.tracking.postback_fields import ConversionRejected, PostbackAuth
 
 TOLERANCE_SECONDS = 5 * 60
 

@@ -22,14 +22,14 @@ from bot.web.pages import json_body, json_error
 from bot.web.postback_auth import verify
 from bot.web.rate_limit import LIMITS, refused
 from bot.web.state import TRACKING
-from commands.postback_fields import (
+from commands.tracking.conversions import find_program, record_conversion
+from commands.tracking.postback_fields import (
     ConversionRejected,
     attribution_fields,
     auth_of,
     normalise,
     postback_settings,
 )
-from commands.tracking import find_program, record_conversion
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ above what people produce: a whole office or school behind one NAT address click
 links, or a shop's server replaying a day of postbacks, stays under them, while a
 script hammering the server from one address is slowed down. ``per_minute = 0`` turns a
 limit off. Buckets live in memory per process (each tracking server limits on its own)
-and idle full buckets are dropped, so memory stays bounded by the active addresses.
+and idle full buckets are dropped, so memory stays bounded by the active addresses. The
+bucket is ``commands.core.token_bucket``, the same one command cooldowns use.
 """
 
 from __future__ import annotations
@@ -15,51 +16,26 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from bot.web.pages import json_error, page
 from bot.web.state import TRACKING
+from commands.core.token_bucket import TokenBuckets
 
 log = logging.getLogger(__name__)
 
-PRUNE_AT = 10_000  # buckets tracked before idle ones are dropped
-
 
 @dataclass(slots=True)
-class RateLimiter:
-    """Token buckets keyed by client address."""
+class RateLimiter(TokenBuckets):
+    """Token buckets keyed by client address, on the monotonic clock."""
 
-    per_minute: int
-    burst: int
     clock: Callable[[], float] = time.monotonic
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def check(self, key: str) -> float:
         """Take a token for ``key``: 0.0 if allowed, else seconds until one is free."""
-        if self.per_minute <= 0:
-            return 0.0
-        rate = self.per_minute / 60
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * rate)
-        if tokens >= 1:
-            self._buckets[key] = (tokens - 1, now)
-            if len(self._buckets) > PRUNE_AT:
-                self._prune(now, rate)
-            return 0.0
-        self._buckets[key] = (tokens, now)
-        return (1 - tokens) / rate
-
-    def _prune(self, now: float, rate: float) -> None:
-        full = [
-            key
-            for key, (tokens, last) in self._buckets.items()
-            if tokens + (now - last) * rate >= self.burst
-        ]
-        for key in full:
-            del self._buckets[key]
+        return self.take(key, self.clock())
 
 
 @dataclass(slots=True)

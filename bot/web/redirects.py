@@ -8,7 +8,7 @@ Clicks go to the in-memory buffer; the response never waits for the database.
 from __future__ import annotations
 
 import logging
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -93,14 +93,6 @@ def destination(target: LinkTarget, click_id: str) -> str:
     for placeholder, value in values.items():
         template = template.replace(placeholder, quote(value, safe=""))
     return template
-
-
-def with_query(url: str, extra: dict[str, str]) -> str:
-    """Append parameters to a URL, keeping the query it already has."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    query.extend(extra.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _found(location: str) -> web.Response:

@@ -21,7 +21,7 @@ from functools import lru_cache
 from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from commands import caps
+from commands.caps import rules as caps
 from storage import Database
 from storage.links import LinkTarget
 

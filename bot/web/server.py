@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.config import TrackingConfig
 from bot.web.link_check import link_check
@@ -19,8 +20,8 @@ from bot.web.postbacks import postback
 from bot.web.rate_limit import LIMITS, Limits, RateLimiter
 from bot.web.redirects import redirect
 from bot.web.state import TRACKING, TrackingState
-from commands.fraud_rules import FraudRules
-from commands.invocation import Services
+from commands.core.invocation import Services
+from commands.tracking import TrackingRules
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,13 @@ _AIOHTTP_BODY_SLACK = 1024
 
 
 def build_web_app(
-    services: Services, config: TrackingConfig | None = None, fraud: FraudRules | None = None
+    services: Services, config: TrackingConfig | None = None, rules: TrackingRules | None = None
 ) -> web.Application:
-    """The app for ``web.host:web.port``: ``/r/{code}``, ``/postback``, health, metrics."""
+    """The app for ``web.host:web.port``: ``/r/{code}``, ``/postback``, health, metrics.
+
+    ``rules`` come from the composition root (``bot.app.tracking_rules``); without them
+    conversions are judged by the defaults (UTC, no announcement chats).
+    """
     tracking_config = config or TrackingConfig()
     app = web.Application(
         client_max_size=tracking_config.max_body_bytes + _AIOHTTP_BODY_SLACK,
@@ -46,7 +51,7 @@ def build_web_app(
         ),
     )
     app[SERVICES] = services
-    app[TRACKING] = TrackingState.build(services, tracking_config, fraud)
+    app[TRACKING] = TrackingState.build(services, tracking_config, rules or TrackingRules())
     app.router.add_get("/r/{code}", redirect)
     app.router.add_get("/r/{code}/check", link_check)
     app.router.add_route("GET", "/postback", postback)
@@ -78,8 +83,6 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    text = request.app[TRACKING].metrics.render()
-    return web.Response(
-        body=text.encode(),
-        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8", **NO_STORE},
-    )
+    """This server's counters in the Prometheus text format."""
+    body = request.app[TRACKING].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, **NO_STORE})

@@ -17,10 +17,9 @@ from bot.web.click_buffer import ClickBuffer
 from bot.web.click_sinks import ClickSink, InlineSink, ProcessSink
 from bot.web.metrics import Metrics
 from bot.web.routes import RouteCache
-from commands.fraud_rules import FraudRules
-from commands.invocation import Services
-from commands.ip_hashes import instance_salt
-from commands.tracking import TrackingRules
+from commands.core.invocation import Services
+from commands.tracking.conversions import TrackingRules
+from commands.tracking.ip_hashes import instance_salt
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +42,9 @@ class TrackingState:
 
     @classmethod
     def build(
-        cls, services: Services, config: TrackingConfig, fraud: FraudRules | None = None
+        cls, services: Services, config: TrackingConfig, rules: TrackingRules
     ) -> TrackingState:
-        fraud = fraud or FraudRules()
+        fraud = rules.fraud
         metrics = Metrics()
         zone = services.settings.timezone
         sqlite = services.database.dialect == "sqlite"
@@ -68,13 +67,7 @@ class TrackingState:
                 sink=sink,
             ),
             routes=RouteCache(services.database, ttl_seconds=config.link_cache_seconds, zone=zone),
-            rules=TrackingRules(
-                zone=zone,
-                alert_percents=tuple(config.cap_alert_percents),
-                rewards=services.settings.rewards,
-                fraud=fraud,
-                announce_targets=services.settings.announce_targets,
-            ),
+            rules=rules,
             metrics=metrics,
             writer=writer,
         )

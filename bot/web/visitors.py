@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from commands.ip_hashes import hash_address
+from commands.tracking.ip_hashes import hash_address
 
 # Preview fetchers by name, then generic crawler words; matched on the lowercased agent
 # with plain substring tests, which costs a few microseconds per click instead of a regex.

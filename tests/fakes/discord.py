@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from tests.fakes.discord_gateway import FakeGateway
 from tests.fakes.discord_interactions import interaction_payload
@@ -78,7 +78,8 @@ class Sent:
 
     @property
     def allowed_mentions(self) -> dict[str, Any] | None:
-        return self.body.get("data", self.body).get("allowed_mentions")
+        mentions: dict[str, Any] | None = self.body.get("data", self.body).get("allowed_mentions")
+        return mentions
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -146,9 +147,7 @@ class FakeDiscord:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
 
     async def close(self) -> None:
         await self.gateway.close()
@@ -511,8 +510,9 @@ class FakeDiscord:
         files: list[tuple[str, bytes]] = []
         reader = await request.multipart()
         async for part in reader:
+            assert isinstance(part, BodyPartReader)  # discord.py sends no nested multipart
             if part.name == "payload_json":
-                body = json.loads(await part.text())  # type: ignore[union-attr]
+                body = json.loads(await part.text())
             else:
-                files.append((part.filename or "", bytes(await part.read())))  # type: ignore[union-attr]
+                files.append((part.filename or "", bytes(await part.read())))
         return body, files

@@ -19,8 +19,9 @@ from discord.http import Route
 
 from bot.adapters.discord.client import DiscordAdapter
 from bot.config import DiscordConfig
-from commands.dispatcher import Dispatcher
-from commands.invocation import Services
+from commands.core.dispatcher import Dispatcher
+from commands.core.invocation import Services
+from commands.fraud import FraudRules
 from tests.fakes.discord import FakeDiscord, Sent
 from tests.fakes.discord_payloads import MANAGE_GUILD, FakeGuild, FakeMember, FakeRole
 
@@ -70,6 +71,7 @@ async def running_bot(
     shard_count: int | None = None,
     heartbeat_ms: int = 41_250,
     extra_roles: tuple[str, ...] = (),
+    fraud: FraudRules | None = None,
 ) -> AsyncIterator[Bot]:
     fake = FakeDiscord()
     fake.gateway.heartbeat_interval_ms = heartbeat_ms
@@ -85,7 +87,7 @@ async def running_bot(
     await fake.start()
     saved = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
     config = DiscordConfig(
-        token=fake.token,  # type: ignore[arg-type]
+        token=fake.token,
         api_base_url=fake.api_base_url,
         gateway_url=fake.gateway_url,
         guild_ids=[int(guild.id)] if guild_commands else [],
@@ -97,6 +99,7 @@ async def running_bot(
         config,
         Dispatcher(services.registry, services),
         clock=services.clock,
+        fraud=fraud or FraudRules(),
         guild_ready_timeout=0.05,
         defer_after=defer_after,
         identify_spacing=0.0,

@@ -30,8 +30,8 @@ from bot.delivery.dispatcher import DispatchSettings, OutboxDispatcher
 from bot.delivery.pacing import Limits
 from bot.priority import run_as_background
 from bot.web import build_web_app
-from commands import catalog
-from commands.invocation import Services, Settings
+from commands.core import catalog
+from commands.core.invocation import Services, Settings
 from storage import Database
 from tests.fakes.fanout_platform import FakePlatformSender
 

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bot.adapters.delivery import RetryAfter, TargetKind, TransientFailure, Unreachable
 from bot.priority import run_as_background
-from commands.reply import Reply
+from commands.core.reply import Reply
 
 PLATFORM = "fake"
 

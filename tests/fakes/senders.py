@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bot.adapters.delivery import DeliveryError, TargetKind
-from commands.reply import Reply
+from commands.core.reply import Reply
 
 
 @dataclass

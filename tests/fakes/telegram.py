@@ -22,6 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
+from commands.fraud import FraudRules
+
 BOT_ID = 7000001
 # Fields PTB sends JSON-encoded; everything else (text, captions) is kept as typed.
 _JSON_FIELDS = frozenset(
@@ -461,14 +463,18 @@ def telegram_config(fake: FakeTelegram, **overrides: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(dispatcher: Any, **config: Any) -> AsyncIterator[BotUnderTest]:
+async def running_bot(
+    dispatcher: Any, fraud: FraudRules | None = None, **config: Any
+) -> AsyncIterator[BotUnderTest]:
     """Start a fake Bot API and the real adapter on it; stop both afterwards."""
     from bot.adapters.telegram import TelegramAdapter
 
     fake = FakeTelegram()
     await fake.start()
     try:
-        adapter = TelegramAdapter(telegram_config(fake, **config), dispatcher)
+        adapter = TelegramAdapter(
+            telegram_config(fake, **config), dispatcher, fraud=fraud or FraudRules()
+        )
         await adapter.start()
         try:
             yield BotUnderTest(fake, adapter)

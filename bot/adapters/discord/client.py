@@ -29,8 +29,9 @@ from bot.adapters.discord.respond import DEFER_AFTER, InteractionRunner
 from bot.adapters.discord.roles import RoleSync
 from bot.adapters.discord.slash import build_commands
 from bot.config import DiscordConfig
-from commands.dispatcher import Dispatcher
-from commands.registry import CommandSpec
+from commands.core.dispatcher import Dispatcher
+from commands.core.registry import CommandSpec
+from commands.fraud import FraudRules
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 MAX_RATELIMIT_WAIT = 30.0
 # On shutdown, handlers still writing (a join, a reply's bookkeeping) get this long.
 SHUTDOWN_GRACE = 5.0
+# discord.py names the task of every dispatched event ``discord.py: <event>``.
+EVENT_TASK_PREFIX = "discord.py: "
 # Seconds between shard IDENTIFYs: Discord's identify limit for max_concurrency 1.
 IDENTIFY_SPACING = 5.0
 
@@ -176,6 +179,7 @@ class DiscordAdapter:
         dispatcher: Dispatcher,
         *,
         clock: Callable[[], datetime],
+        fraud: FraudRules,
         guild_ready_timeout: float = 2.0,
         defer_after: float = DEFER_AFTER,
         identify_spacing: float = IDENTIFY_SPACING,
@@ -210,7 +214,7 @@ class DiscordAdapter:
                 clock=clock,
                 guild_ids=config.guild_ids,
                 invite_channel_ids=config.invite_channel_ids,
-                fraud=dispatcher.services.settings.fraud,
+                fraud=fraud,
             )
             if config.track_invites
             else None
@@ -256,10 +260,24 @@ class DiscordAdapter:
                 self._busy.discard(task)
 
     async def _drain(self) -> None:
-        pending = {task for task in self._busy if task is not asyncio.current_task()}
+        """Let running handlers finish their writes, and let the events discord.py
+        dispatched while closing run: a task scheduled in the last moments of the loop and
+        never started would be dropped (and warned about) when the loop ends."""
+        current = asyncio.current_task()
+        pending = {task for task in self._busy if task is not current}
         if pending:
             log.info("waiting for %d Discord handlers to finish", len(pending))
             await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+        dispatched = {
+            task
+            for task in asyncio.all_tasks()
+            if task is not current and task.get_name().startswith(EVENT_TASK_PREFIX)
+        }
+        if dispatched:
+            _, late = await asyncio.wait(dispatched, timeout=SHUTDOWN_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def _run_command(
         self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]

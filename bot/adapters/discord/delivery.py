@@ -18,7 +18,7 @@ import discord
 
 from bot.adapters.delivery import RetryAfter, TargetKind, TransientFailure, Unreachable
 from bot.adapters.discord.render import render
-from commands.reply import Reply
+from commands.core.reply import Reply
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from datetime import datetime
 import aiohttp
 import discord
 
-from commands.fraud_referrals import screen_join
-from commands.fraud_rules import FraudRules
-from commands.invocation import Actor
-from commands.reply import Button, Field, Reply, Visibility
+from commands.core.invocation import Actor
+from commands.core.reply import Button, Field, Reply, Visibility
+from commands.fraud.referrals import screen_join
+from commands.fraud.rules import FraudRules
 from storage import Database
 from storage.server_joins import INVITES_SETTING, NewJoin, ServerInvite, UnattributedReason
 

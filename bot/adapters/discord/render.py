@@ -17,7 +17,7 @@ from typing import Any
 
 import discord
 
-from commands.reply import Reply, Table
+from commands.core.reply import Reply, Table
 
 # Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object).
 TITLE_LIMIT = 256

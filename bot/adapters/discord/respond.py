@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.adapters.discord.render import render
-from bot.adapters.discord.slash import raw_options
-from commands.dispatcher import Dispatcher
-from commands.invocation import Actor, ChatKind
-from commands.registry import CommandSpec
-from commands.reply import Reply
-from commands.who import label
+from bot.adapters.discord.slash import option_values
+from commands.core.dispatcher import Dispatcher
+from commands.core.invocation import Actor, ChatKind
+from commands.core.registry import CommandSpec
+from commands.core.reply import Reply
+from commands.core.who import label
 
 if TYPE_CHECKING:
     from bot.adapters.discord.invites import InviteTracker
@@ -69,7 +69,7 @@ class InteractionRunner:
         self, interaction: discord.Interaction, spec: CommandSpec, values: dict[str, Any]
     ) -> None:
         actor = actor_for(interaction, self._manager_role_ids)
-        options = raw_options(spec, values)
+        options = option_values(values)
         work = asyncio.create_task(self._replies(interaction, spec, options, actor))
         done, _ = await asyncio.wait({work}, timeout=self._defer_after)
         deferred = not done
@@ -87,7 +87,7 @@ class InteractionRunner:
         self,
         interaction: discord.Interaction,
         spec: CommandSpec,
-        options: dict[str, str],
+        options: dict[str, object],
         actor: Actor,
     ) -> list[Reply]:
         in_guild = interaction.guild_id is not None
@@ -101,7 +101,7 @@ class InteractionRunner:
         if spec.name == "link" and self._invites is not None and interaction.guild is not None:
             try:
                 extra = await self._invites.reply_for_link(
-                    interaction.guild, actor, options.get("program", "")
+                    interaction.guild, actor, str(options.get("program") or "")
                 )
             except (discord.HTTPException, OSError):
                 # The link itself is what the affiliate asked for; the invite can wait.

@@ -2,9 +2,11 @@
 
 discord.py reads a command's options from its callback's signature, so each spec gets one
 generated callback whose ``__signature__`` lists the spec's parameters with Discord types
-(ranges, choices, users). The callback does no validation of its own: it hands the raw
-values to the dispatcher, which re-validates them through the same spec the console and
-Telegram use, so the registry stays the single source of truth.
+(ranges, users), dressed with discord.py's public decorators (``describe``, ``rename``,
+``choices``, ``autocomplete``, ``default_permissions``). The callback does no validation of
+its own: it hands the values to the dispatcher, which binds each one through the same spec
+the console and Telegram use (``CommandSpec.bind``), so the registry stays the single source
+of truth, and no value is ever turned back into a command line.
 
 Two-word commands (``program add``) become subcommands of a group (``/program add``).
 Manager commands carry ``default_member_permissions`` (Manage Server) so that ordinary
@@ -15,21 +17,24 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import discord
 from discord import app_commands
 
-from commands.registry import Audience, CommandSpec, Param, ParamKind, Registry
+from commands.core.registry import Audience, CommandSpec, Param, ParamKind, Registry
 
 log = logging.getLogger(__name__)
 
 # Handles one invocation: the spec and the option values discord.py converted.
 Runner = Callable[[discord.Interaction, CommandSpec, dict[str, Any]], Awaitable[None]]
-# Suggestions for an autocomplete source (``program``) given what the user typed so far.
 # (label shown, value sent) pairs for an autocomplete source given what was typed so far.
 Suggester = Callable[[discord.Interaction, str, str], Awaitable[list[tuple[str, str]]]]
+# One option's autocomplete callback, as discord.py calls it.
+Completer = Callable[
+    [discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]
+]
 
 MAX_CHOICES = 25  # Discord's limit for choices and autocomplete results
 DESCRIPTION_LIMIT = 100
@@ -89,14 +94,50 @@ def _command(
     async def callback(interaction: discord.Interaction, **values: Any) -> None:
         await run(interaction, spec, values)
 
+    callback.__name__ = callback.__qualname__ = name.replace("-", "_")
+    _give_signature(callback, spec)
+    choices: dict[str, list[app_commands.Choice[str]]] = {}
+    autocomplete: dict[str, Completer] = {}
+    for param in spec.params:
+        if param.choices and len(param.choices) <= MAX_CHOICES:
+            choices[param.name] = [app_commands.Choice(name=c, value=c) for c in param.choices]
+        elif param.choices or param.autocomplete:
+            autocomplete[param.name] = _autocomplete(param, suggest)
+    decorators = [
+        app_commands.describe(**{param.name: _fit(param.description) for param in spec.params}),
+        app_commands.rename(
+            **{param.name: param.keyword for param in spec.params if param.keyword != param.name}
+        ),
+        app_commands.choices(**choices),
+        app_commands.autocomplete(**autocomplete),
+    ]
+    if spec.audience is Audience.MANAGER and parent is None:
+        # Only top-level commands carry default permissions; a subcommand has its group's.
+        decorators.append(app_commands.default_permissions(_manager_permissions()))
+    for decorate in decorators:
+        decorate(callback)
+    return app_commands.Command(
+        name=name,
+        description=_fit(spec.description),
+        callback=callback,
+        parent=parent,
+        extras={"spec": spec},
+    )
+
+
+def _give_signature(callback: Callable[..., Awaitable[None]], spec: CommandSpec) -> None:
+    """List the spec's parameters, with Discord types, in the callback's signature.
+
+    discord.py reads options through ``inspect.signature``, which honours a
+    ``__signature__`` attribute (PEP 362). Functions accept any attribute, but typeshed
+    does not declare this one, so it goes into the function's ``__dict__`` directly.
+    Discord lists required options first; Python signatures need that order too.
+    """
     parameters = [
         inspect.Parameter(
             "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
         )
     ]
-    choices: dict[str, list[app_commands.Choice[str]]] = {}
-    autocomplete: dict[str, Any] = {}
-    # Discord lists required options first; Python signatures need that order too.
     for param in sorted(spec.params, key=lambda p: not _required(p)):
         parameters.append(
             inspect.Parameter(
@@ -106,31 +147,7 @@ def _command(
                 default=inspect.Parameter.empty if _required(param) else None,
             )
         )
-        if param.choices and len(param.choices) <= MAX_CHOICES:
-            choices[param.name] = [app_commands.Choice(name=c, value=c) for c in param.choices]
-        elif param.choices or param.autocomplete:
-            autocomplete[param.name] = _autocomplete(param, suggest)
-    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    callback.__name__ = callback.__qualname__ = name.replace("-", "_")
-    callback.__discord_app_commands_param_description__ = {  # type: ignore[attr-defined]
-        param.name: _fit(param.description) for param in spec.params
-    }
-    callback.__discord_app_commands_param_rename__ = {  # type: ignore[attr-defined]
-        param.name: param.keyword for param in spec.params if param.keyword != param.name
-    }
-    callback.__discord_app_commands_param_choices__ = choices  # type: ignore[attr-defined]
-    callback.__discord_app_commands_param_autocomplete__ = autocomplete  # type: ignore[attr-defined]
-    if spec.audience is Audience.MANAGER and parent is None:
-        callback.__discord_app_commands_default_permissions__ = (  # type: ignore[attr-defined]
-            _manager_permissions()
-        )
-    return app_commands.Command(
-        name=name,
-        description=_fit(spec.description),
-        callback=callback,
-        parent=parent,
-        extras={"spec": spec},
-    )
+    callback.__dict__["__signature__"] = inspect.Signature(parameters)
 
 
 def _required(param: Param) -> bool:
@@ -159,7 +176,7 @@ def _annotation(param: Param) -> Any:
     return annotation if _required(param) else annotation | None
 
 
-def _autocomplete(param: Param, suggest: Suggester) -> Any:
+def _autocomplete(param: Param, suggest: Suggester) -> Completer:
     source = param.autocomplete or ""
 
     async def complete(
@@ -186,30 +203,11 @@ def _fit(text: str) -> str:
     return text[: DESCRIPTION_LIMIT - 1].rsplit(" ", 1)[0] + "…"
 
 
-def raw_options(spec: CommandSpec, values: dict[str, Any]) -> dict[str, str]:
-    """Option values as the raw text the dispatcher parses through the spec.
-
-    Users become their id; numbers keep the digits the user typed (``repr`` of a float is
-    its shortest round-trip form); flags become ``true``/``false``.
-    """
-    raw: dict[str, str] = {}
-    kinds = {param.name: param.kind for param in spec.params}
-    for name, value in values.items():
-        if value is None or name not in kinds:
-            continue
-        if isinstance(value, bool):
-            raw[name] = "true" if value else "false"
-        elif isinstance(value, discord.abc.Snowflake):
-            raw[name] = str(value.id)
-        elif isinstance(value, float):
-            raw[name] = _plain_number(value)
-        else:
-            raw[name] = str(value)
-    return raw
-
-
-def _plain_number(value: float) -> str:
-    text = repr(value)
-    if "e" in text or "E" in text:
-        text = f"{value:.15f}".rstrip("0").rstrip(".")
-    return text.removesuffix(".0")
+def option_values(values: Mapping[str, Any]) -> dict[str, object]:
+    """Option values as the core binds them (``CommandSpec.bind``): a user becomes their
+    id; text, whole numbers, numbers and flags stay as discord.py converted them, and an
+    option left out stays ``None``."""
+    return {
+        name: str(value.id) if isinstance(value, discord.abc.Snowflake) else value
+        for name, value in values.items()
+    }

@@ -47,10 +47,11 @@ from bot.adapters.telegram.managers import ManagerDirectory
 from bot.adapters.telegram.ordering import PerSenderOrder
 from bot.adapters.telegram.render import Rendered, render
 from bot.config import TelegramConfig
-from commands.dispatcher import Dispatcher
-from commands.invocation import Actor, ChatKind
-from commands.referrals import ReferralResult, record_signup, valid_payload
-from commands.reply import Button, Reply
+from commands.core.dispatcher import Dispatcher
+from commands.core.invocation import Actor, ChatKind
+from commands.core.reply import Button, Reply
+from commands.fraud import FraudRules
+from commands.tracking.referrals import ReferralResult, record_signup, valid_payload
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ class _Delivery(Enum):
 class TelegramAdapter:
     platform = PLATFORM
 
-    def __init__(self, config: TelegramConfig, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, config: TelegramConfig, dispatcher: Dispatcher, *, fraud: FraudRules
+    ) -> None:
         token = config.token.get_secret_value() if config.token else ""
         if not token:
             raise ValueError("telegram.token is not set")
@@ -120,6 +123,7 @@ class TelegramAdapter:
         self.config = config
         self._dispatcher = dispatcher
         self._services = dispatcher.services
+        self._fraud = fraud
         self._names = telegram_commands.CommandNames.of(dispatcher.registry)
         root = config.api_base_url.rstrip("/")
         builder = (
@@ -280,7 +284,7 @@ class TelegramAdapter:
                 user_id=str(user.id),
                 now=self._services.clock(),
                 rewards=self._services.settings.rewards,
-                fraud=self._services.settings.fraud,
+                fraud=self._fraud,
             )
         except Exception:
             log.exception("telegram: could not record the referral %r for %s", payload, user.id)

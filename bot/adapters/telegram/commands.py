@@ -27,7 +27,7 @@ from telegram import (
 )
 from telegram.error import TelegramError
 
-from commands.registry import Audience, CommandSpec, Registry
+from commands.core.registry import Audience, CommandSpec, Registry
 
 log = logging.getLogger(__name__)
 

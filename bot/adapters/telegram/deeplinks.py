@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from commands.invocation import Services
-from commands.referrals import Outcome, ReferralResult, signup_link_code, valid_payload
-from commands.reply import Button, Field, Reply
+from commands.core.invocation import Services
+from commands.core.reply import Button, Field, Reply
+from commands.tracking.referrals import Outcome, ReferralResult, signup_link_code, valid_payload
 
 GREETING_PAYLOAD = "welcome"  # for "start a chat with me" buttons; never a link code
 

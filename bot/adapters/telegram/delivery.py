@@ -33,7 +33,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.adapters.delivery import RetryAfter, TransientFailure, Unreachable
 from bot.adapters.telegram.render import Rendered, render
-from commands.reply import Reply
+from commands.core.reply import Reply
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from commands.reply import Button, Image, Reply, Table
+from commands.core.reply import Button, Image, Reply, Table
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024

@@ -1,0 +1,1 @@
+"""The broadcasts commands, one module per family; the catalog imports every module here."""

@@ -1,0 +1,1 @@
+"""The membership commands, one module per family; the catalog imports every module here."""

@@ -1,0 +1,127 @@
+"""Data for ``affbot export``: payouts due, conversions and leaderboards as plain tables.
+
+The command line writes them as CSV; keeping the rows here means a spreadsheet shows the
+same numbers as /payouts and /leaderboard. Money columns are decimal amounts in the
+stated currency (exact, never floats).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from commands.core import calendar
+from commands.core.money import from_minor
+from commands.core.programs import program_named
+from commands.core.reply import Table
+from commands.reporting.leaderboard import board
+from commands.reporting.payouts import owed_now
+from storage import Database, Store
+
+EXPORTS = ("payouts", "conversions", "leaderboard")
+
+
+async def export_table(
+    database: Database,
+    what: str,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    period: str = "month",
+    program: str | None = None,
+    metric: str = "conversions",
+) -> Table:
+    """The rows of one export.
+
+    Raises:
+        NotFound: an unknown program.
+        ValueError: an unknown export name.
+    """
+    async with database.read() as store:
+        if what == "payouts":
+            return await _payouts(store, now)
+        span = calendar.period(period, now, zone)
+        if what == "conversions":
+            return await _conversions(store, span, program)
+        if what == "leaderboard":
+            computed = await board(store, span, metric, program)
+            rows = tuple(
+                (
+                    str(entry.rank),
+                    str(entry.affiliate.id),
+                    entry.affiliate.display_name,
+                    entry.affiliate.alias or "",
+                    str(from_minor(entry.value, computed.currency))
+                    if computed.currency
+                    else str(entry.value),
+                    computed.currency or "",
+                )
+                for entry in computed.entries
+            )
+            return Table(("rank", "affiliate_id", "name", "alias", metric, "currency"), rows)
+    raise ValueError(f"unknown export {what!r}; choose one of {', '.join(EXPORTS)}")
+
+
+async def _payouts(store: Store, now: datetime) -> Table:
+    rows = []
+    for item in await owed_now(store, now):
+        affiliate = await store.affiliates.get(item.affiliate_id)
+        if affiliate is None:  # pragma: no cover - balances only list existing affiliates
+            continue
+        identities = await store.affiliates.identities_of(affiliate.id)
+        rows.append(
+            (
+                str(affiliate.id),
+                affiliate.display_name,
+                affiliate.alias or "",
+                " ".join(f"{i.platform}:{i.platform_user_id}" for i in identities),
+                item.currency,
+                str(from_minor(item.amount_minor, item.currency)),
+                " ".join(item.sources),
+            )
+        )
+    return Table(
+        ("affiliate_id", "name", "alias", "accounts", "currency", "payable", "programs"),
+        tuple(rows),
+    )
+
+
+async def _conversions(store: Store, span: calendar.Period, program: str | None) -> Table:
+    program_ids = None
+    if program is not None:
+        program_ids = [(await program_named(store, program)).id]
+    records = await store.performance.conversion_records(span.start, span.end, program_ids)
+    rows = tuple(
+        (
+            str(record.id),
+            record.program_slug,
+            "" if record.affiliate_id is None else str(record.affiliate_id),
+            record.txn_id,
+            record.kind,
+            str(from_minor(record.amount_minor, record.currency)),
+            str(from_minor(record.commission_minor, record.currency)),
+            record.currency,
+            record.status,
+            "yes" if record.over_cap else "no",
+            record.customer_id or "",
+            record.occurred_at.isoformat(),
+        )
+        for record in records
+    )
+    return Table(
+        (
+            "id",
+            "program",
+            "affiliate_id",
+            "txn_id",
+            "kind",
+            "amount",
+            "commission",
+            "currency",
+            "status",
+            "over_cap",
+            "customer_id",
+            "occurred_at",
+        ),
+        rows,
+    )

@@ -1,0 +1,101 @@
+"""Leaderboard seasons: how a posted week or month ranks and reads.
+
+A season is the archived board of a finished period (see
+``commands.broadcasts.weekly_post``, which archives it when it is first posted);
+``/leaderboard last-week`` shows the archive, so both read the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from commands.core.reply import Reply, Table
+from commands.reporting.leaderboard import TOP
+from storage.weekly import Season, Standing
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    rank: int
+    standing: Standing
+
+
+def rank(standings: Sequence[Standing]) -> list[Ranked]:
+    """Competition ranking by conversions (1, 2, 2, 4): ties share a place."""
+    ranked: list[Ranked] = []
+    for index, standing in enumerate(standings):
+        if ranked and ranked[-1].standing.conversions == standing.conversions:
+            ranked.append(Ranked(ranked[-1].rank, standing))
+        else:
+            ranked.append(Ranked(index + 1, standing))
+    return ranked
+
+
+def public(standings: Sequence[Standing]) -> list[Standing]:
+    return [s for s in standings if s.visibility != "hidden"]
+
+
+def render_season(season: Season, label: str) -> Reply:
+    """The public post for an archived season: top 10 table and a few lines of news."""
+    top = [entry for entry in season.entries if entry["rank"] <= TOP]
+    if not top:
+        return Reply(
+            title=f"Leaderboard, {label}",
+            text="No conversions this time. The top 10 is wide open: share your link!",
+        )
+    rows = tuple(
+        (f"{entry['rank']}", entry["name"], f"{entry['conversions']:,}", _movement(entry))
+        for entry in top
+    )
+    notes = []
+    movers = sorted(
+        (e for e in top if e["previous_rank"] is not None and e["previous_rank"] > e["rank"]),
+        key=lambda e: (e["rank"] - e["previous_rank"], e["rank"]),
+    )[:3]
+    if movers:
+        notes.append(
+            "Biggest climbers: "
+            + ", ".join(f"{e['name']} (up {e['previous_rank'] - e['rank']})" for e in movers)
+        )
+    newcomers = [e["name"] for e in top if e["previous_rank"] is None or e["previous_rank"] > TOP]
+    if newcomers and len(newcomers) < len(top):
+        notes.append("New in the top 10: " + ", ".join(newcomers))
+    milestones = [e for e in season.entries if e["milestone"]]
+    for entry in milestones[:5]:
+        notes.append(f"Milestone: {entry['name']} passed {entry['milestone']:,} conversions!")
+    earned = [e for e in season.entries if e.get("badges")]  # seasons before rewards: none
+    if earned:
+        notes.append(
+            "New badges: "
+            + ", ".join(f"{e['name']} ({', '.join(e['badges'])})" for e in earned[:5])
+        )
+    return Reply(
+        title=f"Leaderboard, {label}",
+        table=Table(("#", "affiliate", "conversions", "change"), rows),
+        notes=tuple(notes),
+    )
+
+
+def _movement(entry: dict[str, Any]) -> str:
+    before = entry["previous_rank"]
+    if before is None:
+        return "new"
+    if before > entry["rank"]:
+        return f"▲{before - entry['rank']}"
+    if before < entry["rank"]:
+        return f"▼{entry['rank'] - before}"
+    return "="
+
+
+def season_label(season: Season, zone: ZoneInfo) -> str:
+    """``week 47 (16–22 Nov 2026)`` for weeks; the key itself otherwise."""
+    start = season.period_start.astimezone(zone)
+    end = (season.period_end - timedelta(microseconds=1)).astimezone(zone)
+    if "-W" in season.period_key:
+        week = season.period_key.split("-W")[1].lstrip("0")
+        return f"week {week} ({start:%d %b}–{end:%d %b %Y})"
+    return season.period_key

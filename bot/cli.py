@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
+from commands.core.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,13 @@ def _backup_or_restore(args: argparse.Namespace, config: Config) -> int:
     try:
         if args.db_command == "backup":
             size = backup(url, args.path)
-            print(f"backed up to {args.path} ({size} bytes)")  # noqa: T201
+            done = plural(
+                size,
+                "backed up to {path} ({n} byte)",
+                "backed up to {path} ({n} bytes)",
+                path=args.path,
+            )
+            print(done)  # noqa: T201
         else:
             restore(url, args.path)
             print(f"restored from {args.path}")  # noqa: T201

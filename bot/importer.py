@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from commands.core.words import plural
 from commands.tracking.conversions import TrackingRules, find_program, record_conversion
 from commands.tracking.ip_hashes import instance_salt
 from commands.tracking.postback_fields import (
@@ -46,10 +47,12 @@ class ImportSummary:
 
     def report(self) -> str:
         """The summary people read at the end: counts, then every rejected row."""
-        lines = [
-            f"{self.rows} rows: {self.inserted} inserted, {self.updated} updated, "
-            f"{self.duplicates} duplicates, {len(self.rejected)} rejected"
-        ]
+        counts = (
+            f"{self.inserted:,} inserted, {self.updated:,} updated, "
+            f"{plural(self.duplicates, '{n} duplicate', '{n} duplicates')}, "
+            f"{len(self.rejected):,} rejected"
+        )
+        lines = [plural(self.rows, "{n} row: {counts}", "{n} rows: {counts}", counts=counts)]
         lines += [f"  line {line}: {reason}" for line, reason in self.rejected]
         return "\n".join(lines)
 
@@ -71,7 +74,15 @@ class ProgressBar:
             self._total = max(done, 1)
         filled = PROGRESS_WIDTH * done // self._total
         bar = "#" * filled + "." * (PROGRESS_WIDTH - filled)
-        self._stream.write(f"\r[{bar}] {done}/{self._total} rows")
+        self._stream.write(
+            plural(
+                self._total,
+                "\r[{bar}] {done}/{n} row",
+                "\r[{bar}] {done}/{n} rows",
+                bar=bar,
+                done=f"{done:,}",
+            )
+        )
         if final:
             self._stream.write("\n")
         self._stream.flush()

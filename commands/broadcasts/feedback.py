@@ -19,6 +19,7 @@ from commands.caps import pacing_lines, usage_lines
 from commands.core.calendar import Period, day_boundaries, period_key, previous
 from commands.core.money import format_money
 from commands.core.reply import Field, Image, Reply, Table, Visibility
+from commands.core.words import plural
 from commands.reporting import TOP, daily_bars, progress_lines, rank
 from storage.outbox import OutgoingMessage
 from storage.performance import CapInForce
@@ -95,9 +96,17 @@ def _weak_conversion(numbers: FeedbackNumbers) -> str | None:
             and line.conversions / line.clicks < line.median_rate / 2
         ):
             return (
-                f"Your {line.slug} link got {line.clicks:,} clicks but converted at "
-                f"{line.conversions / line.clicks:.1%}, under half the program's typical "
-                f"{line.median_rate:.1%}. Check where that traffic comes from and whether "
+                plural(
+                    line.clicks,
+                    "Your {slug} link got {n} click but converted at {rate}, under half the "
+                    "program's typical {typical}.",
+                    "Your {slug} link got {n} clicks but converted at {rate}, under half the "
+                    "program's typical {typical}.",
+                    slug=line.slug,
+                    rate=f"{line.conversions / line.clicks:.1%}",
+                    typical=f"{line.median_rate:.1%}",
+                )
+                + " Check where that traffic comes from and whether "
                 "your post promises what the landing page offers."
             )
     return None
@@ -108,8 +117,13 @@ def _close_to_top(numbers: FeedbackNumbers) -> str | None:
     if more is None or not 0 < more <= CLOSE_TO_TOP:
         return None
     return (
-        f"{more} more conversion{'s' if more != 1 else ''} would have put you in the top "
-        f"{TOP}. One more push this week could get you on the leaderboard."
+        plural(
+            more,
+            "{n} more conversion would have put you in the top {top}.",
+            "{n} more conversions would have put you in the top {top}.",
+            top=TOP,
+        )
+        + " One more push this week could get you on the leaderboard."
     )
 
 
@@ -128,8 +142,10 @@ def _clicks_without_sales(numbers: FeedbackNumbers) -> str | None:
     if numbers.conversions:
         return None
     return (
-        f"{numbers.clicks:,} click{'s' if numbers.clicks != 1 else ''} but no conversion yet. "
-        "Tell people what they get and why now; a personal recommendation converts better "
+        plural(
+            numbers.clicks, "{n} click but no conversion yet.", "{n} clicks but no conversion yet."
+        )
+        + " Tell people what they get and why now; a personal recommendation converts better "
         "than a bare link."
     )
 

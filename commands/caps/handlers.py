@@ -22,6 +22,7 @@ from commands.core.programs import program_named
 from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.validation import slug
+from commands.core.words import plural
 from storage import Store
 from storage.audit import AuditEntry
 from storage.caps import Cap, CapAction, CapMetric, CapPeriod, CapScope, NewCap
@@ -232,7 +233,12 @@ async def _announce(
         ],
         now=now,
     )
-    return f"Announced to {len(members)} affiliates ({queued} messages queued)."
+    return plural(
+        len(members),
+        "Announced to {n} affiliate ({queued}).",
+        "Announced to {n} affiliates ({queued}).",
+        queued=plural(queued, "{n} message queued", "{n} messages queued"),
+    )
 
 
 def _limit(text: str, metric: str, program: Program) -> int:

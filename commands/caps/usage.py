@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from commands.core import calendar
 from commands.core.money import format_money
+from commands.core.words import plural
 from storage import Store
 from storage.performance import CapInForce
 
@@ -20,7 +21,7 @@ _PERIOD_WORDS = {"day": "day", "week": "week", "month": "month", "all": "in tota
 def describe_in_force(cap: CapInForce, currency: str) -> str:
     """``100 conversions a month``, ``500.00 USD commission a week per affiliate``."""
     amount = (
-        f"{cap.limit_value} conversions"
+        plural(cap.limit_value, "{n} conversion", "{n} conversions")
         if cap.metric == "conversions"
         else f"{format_money(cap.limit_value, currency)} commission"
     )

@@ -17,6 +17,7 @@ from datetime import datetime
 from commands.core.invocation import Actor
 from commands.core.reply import Reply, Visibility
 from commands.core.token_bucket import TokenBuckets
+from commands.core.words import plural
 
 
 @dataclass(slots=True)
@@ -36,8 +37,11 @@ class CommandLimits(TokenBuckets):
 def cooldown_reply(seconds: float) -> Reply:
     """The polite answer to someone over the limit (shown only to them)."""
     wait = max(1, math.ceil(seconds))
-    unit = "second" if wait == 1 else "seconds"
     return Reply(
-        text=f"You're going a little fast. Please try again in {wait} {unit}.",
+        text=plural(
+            wait,
+            "You're going a little fast. Please try again in {n} second.",
+            "You're going a little fast. Please try again in {n} seconds.",
+        ),
         visibility=Visibility.PRIVATE,
     )

@@ -17,6 +17,7 @@ from commands.core.programs import program_named
 from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply, Table, Visibility
 from commands.core.validation import slug
+from commands.core.words import plural
 from commands.fraud.flags import describe
 from commands.tracking import settle_held
 from storage import Store
@@ -124,7 +125,11 @@ async def review(invocation: Invocation, flag: int, decision: str) -> Reply:
             )
         )
     verb = "approved" if decision == "approve" else "reversed"
-    detail = f" {len(changed)} conversion(s) {verb}." if changed else ""
+    detail = (
+        plural(len(changed), " {n} conversion {verb}.", " {n} conversions {verb}.", verb=verb)
+        if changed
+        else ""
+    )
     return Reply(text=f"Flag #{flag} ({found.rule}) {status}.{detail}", visibility=PRIVATE)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from commands.core.reply import Reply, Table
+from commands.core.words import plural
 from commands.reporting.leaderboard import TOP
 from storage.weekly import Season, Standing
 
@@ -66,7 +67,14 @@ def render_season(season: Season, label: str) -> Reply:
         notes.append("New in the top 10: " + ", ".join(newcomers))
     milestones = [e for e in season.entries if e["milestone"]]
     for entry in milestones[:5]:
-        notes.append(f"Milestone: {entry['name']} passed {entry['milestone']:,} conversions!")
+        notes.append(
+            plural(
+                entry["milestone"],
+                "Milestone: {name} passed {n} conversion!",
+                "Milestone: {name} passed {n} conversions!",
+                name=entry["name"],
+            )
+        )
     earned = [e for e in season.entries if e.get("badges")]  # seasons before rewards: none
     if earned:
         notes.append(

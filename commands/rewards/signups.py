@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from commands.core import notify
 from commands.core.reply import Reply, Visibility
+from commands.core.words import plural
 from commands.rewards import points
 from storage import Store
 from storage.conversions import Conversion, StatusEvent
@@ -126,7 +127,7 @@ async def qualify(
     if approved is None:  # pragma: no cover - moved in this transaction
         return False
     earned = await points.on_status(store, approved, "pending", defaults=defaults, now=now)
-    extra = f" You earned {earned} point{'s' if earned != 1 else ''}." if earned else ""
+    extra = plural(earned, " You earned {n} point.", " You earned {n} points.") if earned else ""
     note = Reply(
         title="Referral qualified",
         text=f"A person you referred to {program.name} qualified by {why}.{extra}",

@@ -15,6 +15,7 @@ from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply, Table, Visibility
 from commands.core.validation import slug
 from commands.core.who import label, resolve, who_param
+from commands.core.words import sentence
 from storage import Store
 from storage.affiliates import Membership, MembershipStatus
 from storage.audit import AuditEntry
@@ -264,7 +265,7 @@ async def _set_status(invocation: Invocation, who: str, status: str, reason: str
 
 def _status_note(status: str, reason: str | None) -> Reply:
     if status == "suspended":
-        because = f" Reason: {reason}" if reason else ""
+        because = f" Reason: {sentence(reason)}" if reason else ""
         return Reply(
             title="Your affiliate account is suspended",
             text=(

@@ -17,10 +17,22 @@ from commands.core.programs import program_named
 from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply
 from commands.core.validation import destination_url, slug
+from commands.core.words import plural
 from storage.audit import AuditEntry
 from storage.programs import ProgramStatus
 
 _NONE_WORDS = frozenset({"none", "off", "-"})
+# What each changed column is called in the answer to /program edit (never a column name).
+_CHANGED_LABELS = {
+    "name": "name",
+    "destination_url": "destination URL",
+    "fallback_url": "fallback URL",
+    "attribution_days": "attribution window",
+    "approval_required": "approval",
+    "holding_days": "holding days",
+    "min_payout_minor": "minimum payout",
+    "materials": "materials",
+}
 
 
 def _optional_url(text: str) -> str:
@@ -192,7 +204,7 @@ async def edit_program(
         )
     return Reply(
         title=f"Program {found.slug} updated",
-        text="Changed: " + ", ".join(key.replace("_", " ") for key in changes) + ".",
+        text="Changed: " + ", ".join(_CHANGED_LABELS[key] for key in changes) + ".",
     )
 
 
@@ -286,4 +298,12 @@ async def _set_program_status(
             now=now,
         )
     verb = "Paused" if status == "paused" else "Resumed"
-    return Reply(text=f"{verb} {found.slug}; {len(members)} affiliates are told.")
+    return Reply(
+        text=plural(
+            len(members),
+            "{verb} {slug}; {n} affiliate is told.",
+            "{verb} {slug}; {n} affiliates are told.",
+            verb=verb,
+            slug=found.slug,
+        )
+    )

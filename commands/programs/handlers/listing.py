@@ -18,6 +18,7 @@ from commands.core.money import (
 from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply, Table
 from commands.core.validation import destination_url, slug
+from commands.core.words import plural
 from storage import Conflict
 from storage.audit import AuditEntry
 from storage.programs import Commission, NewProgram, Program
@@ -55,7 +56,7 @@ async def list_programs(invocation: Invocation) -> Reply:
                     program.name,
                     describe_rate(commission) if commission else "not set",
                     "; ".join(program_caps) or "none",
-                    f"{program.attribution_days} days",
+                    plural(program.attribution_days, "{n} day", "{n} days"),
                     "approval" if program.approval_required else "instant",
                 )
             )
@@ -181,7 +182,7 @@ async def add_program(
         title=f"Program {program.slug} created",
         text=(
             f"{program.name}: {describe_rate(rate)}, attribution window "
-            f"{program.attribution_days} days, "
+            + plural(program.attribution_days, "{n} day, ", "{n} days, ")
             + ("joining needs approval." if program.approval_required else "open to join.")
         ),
         notes=(f"Affiliates join with /join {program.slug}.",),

@@ -22,6 +22,7 @@ from commands.core.programs import program_named
 from commands.core.registry import Audience, Param
 from commands.core.reply import Field, Reply, Visibility
 from commands.core.validation import destination_url, slug
+from commands.core.words import plural
 from commands.tracking import (
     ALIASES,
     AUTH_MODES,
@@ -143,7 +144,12 @@ async def _apply(
         if not re.fullmatch(r"\d{1,3}", value) or int(value) > 120:
             raise UsageError("recurring-months must be a whole number from 0 to 120")
         await store.program_settings.set_recurring_months(program.id, int(value), now=now)
-        return f"Recurring commission: {value} months." if int(value) else "One-off commission."
+        months = int(value)
+        return (
+            plural(months, "Recurring commission: {n} month.", "Recurring commission: {n} months.")
+            if months
+            else "One-off commission."
+        )
     if key == "signup_referrals":
         enabled = _switch(key, value)
         await store.referrals.set_signup_referrals(program.id, enabled, now=now)

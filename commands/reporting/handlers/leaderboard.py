@@ -12,11 +12,13 @@ from commands.core.invocation import Invocation
 from commands.core.registry import Param, ParamKind
 from commands.core.reply import Reply, Visibility
 from commands.core.validation import slug
+from commands.core.words import plural
 from commands.reporting.leaderboard import (
     METRICS,
     Board,
     board,
 )
+from commands.reporting.metric_words import metric_amount
 from commands.reporting.seasons import render_season, season_label
 from storage.affiliates import Affiliate
 
@@ -108,7 +110,12 @@ async def posted_season(
     if viewer is not None:
         entry = next((e for e in season.entries if e["affiliate_id"] == viewer.id), None)
         text = (
-            f"You were #{entry['rank']} with {entry['conversions']:,} conversions."
+            plural(
+                entry["conversions"],
+                "You were #{rank} with {n} conversion.",
+                "You were #{rank} with {n} conversions.",
+                rank=entry["rank"],
+            )
             if entry is not None
             else "You were not on this board."
         )
@@ -127,7 +134,7 @@ def _own_position(computed: Board, viewer: Affiliate) -> Reply:
             else ""
         )
         text = (
-            f"You are #{entry.rank} of {len(computed.entries)} with "
-            f"{computed.shown_value(entry.value)} {computed.metric}.{hidden}"
+            f"You are #{entry.rank} of {len(computed.entries):,} with "
+            f"{metric_amount(computed.metric, entry.value, computed.currency)}.{hidden}"
         )
     return Reply(title="Your position", text=text, visibility=Visibility.PRIVATE)

@@ -19,6 +19,7 @@ from commands.core.money import check_currency, format_money, is_amount_with_cur
 from commands.core.registry import Audience, Param
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.who import label, resolve, who_param
+from commands.core.words import plural
 from commands.reporting.payouts import OWED_HEADERS, owed_now, owed_rows
 from storage import Conflict
 from storage.audit import AuditEntry
@@ -165,7 +166,11 @@ async def mark_payout(
         ) from None
     return Reply(
         text=f"Marked {format_money(paid, item.currency)} as paid to {label(affiliate)} "
-        f"({len(conversions)} conversions"
-        + (f", {len(item.bonus_ids)} bonuses" if item.bonus_ids else "")
+        f"({plural(len(conversions), '{n} conversion', '{n} conversions')}"
+        + (
+            f", {plural(len(item.bonus_ids), '{n} bonus', '{n} bonuses')}"
+            if item.bonus_ids
+            else ""
+        )
         + "). They are told privately."
     )

@@ -27,6 +27,7 @@ from commands.core.registry import Audience, Param
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.validation import slug
 from commands.core.who import label
+from commands.core.words import plural
 from commands.reporting.leaderboard import board
 from storage import Store
 from storage.affiliates import Affiliate
@@ -62,10 +63,22 @@ class Health:
             else "– (no referred customers yet)"
         )
         retention = ", ".join(
-            f"{months} months {_share(*self.retention[months])}" for months in RETENTION_MONTHS
+            plural(
+                months,
+                "{n} month {share}",
+                "{n} months {share}",
+                share=_share(*self.retention[months]),
+            )
+            for months in RETENTION_MONTHS
         )
         return [
-            f"Referral rate: {rate} ({self.new_referred} of {self.new_customers} new customers)",
+            plural(
+                self.new_customers,
+                "Referral rate: {rate} ({referred} of {n} new customer)",
+                "Referral rate: {rate} ({referred} of {n} new customers)",
+                rate=rate,
+                referred=f"{self.new_referred:,}",
+            ),
             f"CAC through affiliates: {cac}",
             f"CLV of referred customers: {clv}",
             f"Retention of referred customers: {retention}",

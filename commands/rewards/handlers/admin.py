@@ -24,6 +24,7 @@ from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.validation import slug
 from commands.core.who import label, resolve, who_param
+from commands.core.words import plural, sentence
 from commands.rewards import badges, tiers
 from storage.audit import AuditEntry
 from storage.programs import Program
@@ -119,7 +120,15 @@ def _rules_reply(program: Program, rules: RewardRules, tier_list: list[Tier]) ->
         Field(
             "Signup qualification",
             "a later sale or lead by the referred person"
-            + (f", or coming back after {rules.qualify_days} days" if rules.qualify_days else ""),
+            + (
+                plural(
+                    rules.qualify_days,
+                    ", or coming back after {n} day",
+                    ", or coming back after {n} days",
+                )
+                if rules.qualify_days
+                else ""
+            ),
             inline=False,
         ),
         Field("Welcome reward", rules.welcome_text or "none", inline=False),
@@ -132,7 +141,9 @@ def _rules_reply(program: Program, rules: RewardRules, tier_list: list[Tier]) ->
                 (
                     tier.name,
                     f">= {tier.threshold}",
-                    f"{tier.window_days} days" if tier.window_days else "all time",
+                    plural(tier.window_days, "{n} day", "{n} days")
+                    if tier.window_days
+                    else "all time",
                     tiers.describe_bonus(tier, program) or "none",
                 )
                 for tier in tier_list
@@ -333,7 +344,9 @@ async def reward(
                 "reason": reason,
             }
             because = f" for {reason}" if reason else ""
-            note = Reply(title="Bonus!", text=f"You received a bonus of {shown}{because}.")
+            note = Reply(
+                title="Bonus!", text=sentence(f"You received a bonus of {shown}{because}")
+            )
             key = f"bonus:{affiliate.id}:{now.isoformat()}"
             await store.outbox.enqueue(
                 await notify.to_affiliate(store, affiliate.id, note, key), now=now

@@ -129,7 +129,8 @@ async def test_instant_notices_are_queued_with_the_approval_and_only_then(
     database: Database, clock: Clock, alice: Chat
 ) -> None:
     seeded = await seed(database, user="alice")
-    assert (await alice("/settings notices instant")).text == "Your notices is now instant."
+    answer = await alice("/settings notices instant")
+    assert answer.text == "Your commission notices are now instant."
     await convert(database, seeded.program, seeded.link.code, "P1", clock, status="pending")
     assert not [k for k in await outbox(database) if k.startswith("conversion:")]
     body = await convert(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.importer import import_conversions
+from bot.importer import ImportSummary, ProgressBar, import_conversions
 from commands.tracking.conversions import TrackingRules
 from storage import Database
 from tests.conftest import Clock
@@ -52,7 +52,7 @@ async def test_rows_follow_postback_rules_and_rerun_inserts_nothing(
     assert reasons[9].startswith("txn_id:")
     assert reasons[10].startswith("status:")
     report = summary.report()
-    assert report.startswith("8 rows: 2 inserted, 1 updated, 1 duplicates, 4 rejected")
+    assert report.startswith("8 rows: 2 inserted, 1 updated, 1 duplicate, 4 rejected")
     assert "  line 7: code: unknown referral code" in report
     assert progress.getvalue().endswith(f"[{'#' * 30}] 8/8 rows\n")
     async with database.read() as store:
@@ -88,9 +88,19 @@ def test_cli_prints_the_summary_and_exits_1_on_rejected_rows(
     capsys.readouterr()
     assert main(["import", "conversions", str(csv_path), "--program", "shop"]) == 1
     out = capsys.readouterr().out
-    assert "8 rows: 2 inserted, 1 updated, 1 duplicates, 4 rejected" in out
+    assert "8 rows: 2 inserted, 1 updated, 1 duplicate, 4 rejected" in out
     assert "line 6: amount: amount cannot be negative" in out
     assert main(["import", "conversions", str(csv_path)]) == 1  # program found by code
     assert "0 inserted, 0 updated, 4 duplicates, 4 rejected" in capsys.readouterr().out
     assert main(["import", "conversions", str(tmp_path / "nope.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_one_row_reads_one_row_and_one_duplicate() -> None:
+    summary = ImportSummary(duplicates=1)
+    assert summary.report() == "1 row: 0 inserted, 0 updated, 1 duplicate, 0 rejected"
+    bigger = ImportSummary(inserted=1200, duplicates=2)
+    assert bigger.report() == "1,202 rows: 1,200 inserted, 0 updated, 2 duplicates, 0 rejected"
+    progress = io.StringIO()
+    ProgressBar(progress, 1).update(1, final=True)
+    assert progress.getvalue() == f"\r[{'#' * 30}] 1/1 row\n"

@@ -166,7 +166,7 @@ async def test_program_switches_are_validated_and_audited(
     off = await manager("/program set shop discord_invites off")
     assert off.text == "Personal Discord server invites with /link are off."
     bad = await manager("/program set shop discord_invites maybe")
-    assert bad.text.startswith("Discord_invites is on or off.")
+    assert bad.text.startswith("The discord_invites setting is on or off.")
     async with database.read() as store:
         found = await store.programs.by_slug("shop")
         entries = await store.audit.recent(limit=5)

@@ -220,7 +220,7 @@ def _switch(key: str, value: str) -> bool:
         return True
     if lowered in _OFF:
         return False
-    raise UsageError(f"{key} is on or off")
+    raise UsageError(f"the {key} setting is on or off")
 
 
 def _word(enabled: bool) -> str:

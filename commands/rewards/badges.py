@@ -108,7 +108,10 @@ async def award_weekly_badges(
             if count == 0:
                 break
         else:
-            reason = (
-                f"a conversion in each of {plural(streak, '{n} week', '{n} weeks')} to {week_key}"
+            reason = plural(
+                streak,
+                "a conversion in each of {n} week to {week}",
+                "a conversion in each of {n} weeks to {week}",
+                week=week_key,
             )
             await grant(store, affiliate_id, f"{streak}-week-streak", reason, now=now)

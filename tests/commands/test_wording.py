@@ -155,3 +155,11 @@ async def test_your_position_with_one_conversion(
     replies = await alice.dispatcher.execute_line("/leaderboard", alice.actor, ChatKind.PRIVATE)
     texts = [reply.text for reply in replies]
     assert "You are #1 of 1 with 1 conversion." in texts
+
+
+async def test_a_one_day_attribution_window_reads_one_day(manager: Chat) -> None:
+    created = await manager("/program add shop https://shop.example/ 10% --window 1")
+    assert created.text == "shop: 10% of the sale, attribution window 1 day, open to join."
+    listing = await manager("/programs")
+    assert listing.table is not None
+    assert "1 day" in listing.table.rows[0]

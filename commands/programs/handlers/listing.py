@@ -180,10 +180,13 @@ async def add_program(
         raise Refused(f"A program called {slug} exists already.") from None
     return Reply(
         title=f"Program {program.slug} created",
-        text=(
-            f"{program.name}: {describe_rate(rate)}, attribution window "
-            + plural(program.attribution_days, "{n} day, ", "{n} days, ")
-            + ("joining needs approval." if program.approval_required else "open to join.")
+        text=plural(
+            program.attribution_days,
+            "{name}: {rate}, attribution window {n} day, {joining}",
+            "{name}: {rate}, attribution window {n} days, {joining}",
+            name=program.name,
+            rate=describe_rate(rate),
+            joining="joining needs approval." if program.approval_required else "open to join.",
         ),
         notes=(f"Affiliates join with /join {program.slug}.",),
     )

@@ -109,10 +109,23 @@ class _Hooks(Protocol):
     def invite_deleted(self, invite: discord.Invite) -> None: ...
 
 
-class _Events:
+class _Events(discord.Client):
     """The client's event methods, forwarded to the adapter (shared by both client kinds)."""
 
     hooks: _Hooks
+
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        """Drop events raised after ``close()`` began.
+
+        discord.py keeps some of its own tasks running through ``close()`` (the one that
+        waits for guilds before ``on_ready``, for one); closing clears the client's loop,
+        so an event they raise then would make a handler coroutine that is never run and
+        is reported as "never awaited" when it is collected. A closing client has nobody
+        left to tell.
+        """
+        if self.is_closed():
+            return
+        super().dispatch(event, *args, **kwargs)
 
     async def setup_hook(self) -> None:
         await self.hooks.setup()
@@ -136,7 +149,7 @@ class _Events:
         self.hooks.invite_deleted(invite)
 
 
-class AffbotClient(_Events, discord.Client):
+class AffbotClient(_Events):
     def __init__(self, hooks: _Hooks, **options: Any) -> None:
         self.hooks = hooks
         super().__init__(**options)

@@ -36,7 +36,8 @@ _AMOUNT = re.compile(r"^(\d{1,12}(?:\.\d{1,4})?)(?:\s+([A-Za-z]{3}))?$")
 async def list_payouts(invocation: Invocation) -> Reply:
     """Lists every affiliate with commission ready to pay: approved, past the program's
     holding period, and at least the program's minimum payout, plus unpaid manager
-    bonuses, which are payable at once. Record a payment with
+    bonuses, which are payable at once. Suspended affiliates are left out: their money
+    is withheld until they are reinstated. Record a payment with
     /payout mark <who> <amount> [reference]; affbot export payouts writes this list as
     CSV for a payment run."""
     async with invocation.database.read() as store:
@@ -88,12 +89,19 @@ async def mark_payout(
     """Records a payment: the affiliate's payable conversions and unpaid bonuses in that
     currency are marked paid, with your reference, and the affiliate is told privately.
     The amount must be exactly the payable balance /payouts shows, so a typo cannot
-    settle the wrong sum."""
+    settle the wrong sum. A suspended affiliate's money is withheld and cannot be
+    marked paid until they are reinstated."""
     number, currency = amount
     now = invocation.now
     try:
         async with invocation.database.transaction() as store:
             affiliate = await resolve(store, who, platform=invocation.actor.platform)
+            if affiliate.status == "suspended":
+                raise Refused(
+                    f"{label(affiliate)} is suspended, so their commission and bonuses are "
+                    "withheld; nothing was marked. /reinstate them first to pay them, or "
+                    "reverse the conversions you will not pay."
+                )
             due = await owed_now(store, now, affiliate.id)
             if currency is not None:
                 due = [item for item in due if item.currency == currency]

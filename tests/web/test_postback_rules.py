@@ -104,9 +104,10 @@ async def test_status_machine_and_balance(services: Services, database: Database
         assert refused == 409
         assert body["field"] == "status"
         assert "reversed" in body["error"]
-        # A retried earlier status is a duplicate, not a refused transition.
+        # A retried earlier status is a duplicate, not a refused transition, and it says
+        # what is stored now (issue 16 #7).
         status, body = await status_of("P", "pending")
-        assert (status, body["status"], body["duplicate"]) == (200, "pending", True)
+        assert (status, body["status"], body["duplicate"]) == (200, "reversed", True)
         # An unknown transaction cannot start out paid.
         status, body = await status_of("NEW", "paid")
         assert status == 409

@@ -19,7 +19,7 @@ from commands.core.money import check_currency, format_money, is_amount_with_cur
 from commands.core.registry import Audience, Param
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.who import label, resolve, who_param
-from commands.reporting.payouts import OWED_HEADERS, owed_now, owed_rows
+from commands.reporting.payouts import OWED_HEADERS, owed_now, owed_rows, withheld_lines
 from storage import Conflict
 from storage.audit import AuditEntry
 
@@ -42,12 +42,17 @@ async def list_payouts(invocation: Invocation) -> Reply:
     CSV for a payment run."""
     async with invocation.database.read() as store:
         rows = await owed_rows(store, invocation.now)
+        withheld = await withheld_lines(store, invocation.now)
     if not rows:
-        return Reply(text="Nobody is due a payout right now.", visibility=Visibility.PRIVATE)
+        return Reply(
+            text="Nobody is due a payout right now.",
+            notes=tuple(withheld),
+            visibility=Visibility.PRIVATE,
+        )
     return Reply(
         title="Payouts due",
         table=Table(OWED_HEADERS, tuple(rows)),
-        notes=("Record a payment with /payout mark <who> <amount> [reference].",),
+        notes=("Record a payment with /payout mark <who> <amount> [reference].", *withheld),
         visibility=Visibility.PRIVATE,
     )
 

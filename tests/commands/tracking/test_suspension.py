@@ -96,7 +96,9 @@ async def test_commission_pending_at_suspension_is_withheld_until_reinstated(
     # The pending sale is approved by the network meanwhile: still withheld, not paid.
     approved = await convert(database, seeded, clock, "A-2", status="approved")
     assert approved["status"] == "approved"
-    assert (await manager("/payouts")).text == "Nobody is due a payout right now."
+    listing = await manager("/payouts")
+    assert listing.text == "Nobody is due a payout right now."
+    assert listing.notes == ("#1 alice: 25.00 USD withheld (suspended)",)
     refused = await manager("/payout mark #1 25.00 USD")
     assert refused.text.startswith("#1 alice is suspended, so their commission and bonuses")
     assert (await manager("/reward #1 5 USD more")).text == (

@@ -179,3 +179,42 @@ async def test_no_path_creates_commission_while_suspended(
     board = await manager("/leaderboard all conversions")
     assert board.table is not None
     assert [row[-1] for row in board.table.rows] == ["1"]
+
+
+async def test_no_tier_standing_or_public_praise_from_a_suspension(
+    database: Database, manager: Chat, clock: Clock
+) -> None:
+    seeded = await seed(database)
+    rules = TrackingRules(announce_targets=(("console", "news"),))
+    await manager("/tier set shop Silver 1")
+    fields = {"code": seeded.link.code, "amount": "100", "status": "approved"}
+    await manager("/suspend #1")
+    await record_conversion(
+        database, seeded.program, {**fields, "txn_id": "DURING"}, now=clock(), rules=rules
+    )
+    async with database.read() as store:
+        assert await store.rewards.tier_at(seeded.affiliate.id, seeded.program.id, clock()) is None
+    # A sale from before the suspension, approved meanwhile, reaches the tier (its
+    # commission is withheld, not forfeited), but a suspended affiliate is not praised.
+    await manager("/reinstate #1")
+    await record_conversion(
+        database,
+        seeded.program,
+        {**fields, "txn_id": "BEFORE", "status": "pending"},
+        now=clock(),
+        rules=rules,
+    )
+    await manager("/suspend #1")
+    clock.advance(minutes=1)
+    await record_conversion(
+        database, seeded.program, {**fields, "txn_id": "BEFORE"}, now=clock(), rules=rules
+    )
+    async with database.read() as store:
+        state = await store.rewards.tier_at(seeded.affiliate.id, seeded.program.id, clock())
+        posted = await store.outbox.by_key(
+            f"tier:{seeded.affiliate.id}:{seeded.program.id}:Silver:{clock().isoformat()}"
+            ":public:console:chat:news"
+        )
+    assert state is not None
+    assert state.tier == "Silver"
+    assert posted is None

@@ -257,7 +257,8 @@ class PayoutRepository:
     async def bonuses(self, affiliate_id: int | None = None) -> list[BonusTotals]:
         """Manager money bonuses per affiliate and currency, split into unpaid and paid.
 
-        A bonus is paid once a payout lists it in ``payout_bonuses``.
+        A bonus is paid once a payout lists it in ``payout_bonuses``. A suspended
+        affiliate's unpaid bonuses are reported as ``withheld_minor`` (not payable).
         """
         query = (
             select(

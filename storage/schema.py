@@ -212,6 +212,9 @@ conversions = Table(
     # The customer's IP as the network reported it, salted and hashed like clicks.ip_hash
     # (never the address): self-referral and one-person-many-customers rules match on it.
     Column("customer_ip_hash", String(64)),
+    # Reported while the affiliate was suspended: kept for the audit trail, worth nothing
+    # (commission_minor is 0) and never counted for rank, caps or rewards.
+    Column("while_suspended", Boolean, nullable=False, server_default="0"),
     _one_of("kind", "sale", "lead", "signup"),
     _one_of("status", "pending", "approved", "paid", "reversed"),
     CheckConstraint("amount_minor >= 0", name="amount_not_negative"),

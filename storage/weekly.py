@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import from_row, insert_ignoring_conflicts
+from storage.conversions import counted
 from storage.schema import (
     affiliates,
     clicks,
@@ -87,7 +88,7 @@ class WeeklyRepository:
         conversion_filter = [
             conversions.c.occurred_at >= start,
             conversions.c.occurred_at < end,
-            conversions.c.status != "reversed",
+            counted(),
             conversions.c.affiliate_id.is_not(None),
         ]
         if program_id is not None:
@@ -99,7 +100,7 @@ class WeeklyRepository:
             .where(and_(*click_filter))
             .group_by(links.c.affiliate_id, links.c.program_id)
         )
-        counted: dict[tuple[int, int], list[int]] = {
+        per_pair: dict[tuple[int, int], list[int]] = {
             (affiliate, program): [int(n), 0, 0, 0] for affiliate, program, n in click_rows
         }
         earning = conversions.c.over_cap.is_(False)
@@ -126,13 +127,13 @@ class WeeklyRepository:
             .group_by(conversions.c.affiliate_id, conversions.c.program_id)
         )
         for affiliate, program, n, pending_sum, approved_sum in conversion_rows:
-            entry = counted.setdefault((affiliate, program), [0, 0, 0, 0])
+            entry = per_pair.setdefault((affiliate, program), [0, 0, 0, 0])
             entry[1:] = [int(n), int(pending_sum), int(approved_sum)]
-        if not counted:
+        if not per_pair:
             return []
         program_rows = await self._connection.execute(
             select(programs.c.id, programs.c.slug, programs.c.currency).where(
-                programs.c.id.in_({program for _, program in counted})
+                programs.c.id.in_({program for _, program in per_pair})
             )
         )
         program_info = {row.id: (row.slug, row.currency) for row in program_rows}
@@ -148,7 +149,7 @@ class WeeklyRepository:
                 commission_approved_minor=values[3],
             )
             for (affiliate, program), values in sorted(
-                counted.items(), key=lambda item: (item[0][0], program_info[item[0][1]][0])
+                per_pair.items(), key=lambda item: (item[0][0], program_info[item[0][1]][0])
             )
         ]
 
@@ -228,7 +229,7 @@ class WeeklyRepository:
         conversion_rows = await self._connection.execute(
             select(conversions.c.affiliate_id, conversion_day, func.count())
             .where(conversions.c.affiliate_id.in_(list(affiliate_ids)))
-            .where(conversions.c.status != "reversed")
+            .where(counted())
             .where(conversions.c.occurred_at >= boundaries[0])
             .where(conversions.c.occurred_at < boundaries[-1])
             .group_by(conversions.c.affiliate_id, conversion_day)
@@ -246,7 +247,7 @@ class WeeklyRepository:
         rows = await self._connection.execute(
             select(conversions.c.affiliate_id, func.count())
             .where(conversions.c.affiliate_id.is_not(None))
-            .where(conversions.c.status != "reversed")
+            .where(counted())
             .where(conversions.c.occurred_at < moment)
             .group_by(conversions.c.affiliate_id)
         )

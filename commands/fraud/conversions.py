@@ -108,7 +108,8 @@ async def screen_conversion(
                     minimum=rules.min_seconds_to_convert,
                     click_at=click.occurred_at.isoformat(),
                 )
-    elif rules.flag_without_click and data.code is not None and data.customer_id is None:
+    elif rules.flag_without_click and data.code is not None:
+        # A customer_id says who bought, not that anyone clicked: the rule applies anyway.
         flag(RULE_NO_CLICK, code=data.code[:32])
     if await _customer_is_affiliate(store, data.customer_id, affiliate_id):
         flag(RULE_SELF_CUSTOMER, customer_platform=(data.customer_id or "").split(":", 1)[0])

@@ -2,7 +2,8 @@
 
 The command line writes them as CSV; keeping the rows here means a spreadsheet shows the
 same numbers as /payouts and /leaderboard. Money columns are decimal amounts in the
-stated currency (exact, never floats).
+stated currency (exact, never floats). The conversions export's commission is what the
+conversion earned (0 over a hard cap or while suspended), with ``commission_note`` saying why.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from commands.core.reply import Table
 from commands.reporting.leaderboard import board
 from commands.reporting.payouts import owed_now
 from storage import Database, Store
+from storage.performance import ConversionRecord
 
 EXPORTS = ("payouts", "conversions", "leaderboard")
 
@@ -99,10 +101,11 @@ async def _conversions(store: Store, span: calendar.Period, program: str | None)
             record.txn_id,
             record.kind,
             str(from_minor(record.amount_minor, record.currency)),
-            str(from_minor(record.commission_minor, record.currency)),
+            str(from_minor(_earned(record), record.currency)),
             record.currency,
             record.status,
             "yes" if record.over_cap else "no",
+            _commission_note(record),
             record.customer_id or "",
             record.occurred_at.isoformat(),
         )
@@ -120,8 +123,28 @@ async def _conversions(store: Store, span: calendar.Period, program: str | None)
             "currency",
             "status",
             "over_cap",
+            "commission_note",
             "customer_id",
             "occurred_at",
         ),
         rows,
     )
+
+
+def _earned(record: ConversionRecord) -> int:
+    """What the conversion earned, as /earnings and the payout CSV count it: nothing when it
+    was over a hard cap or reported while the affiliate was suspended."""
+    return 0 if record.over_cap or record.while_suspended else record.commission_minor
+
+
+def _commission_note(record: ConversionRecord) -> str:
+    """Why the commission column says what it says, when that is not plain earned money."""
+    if record.while_suspended:
+        return "earns nothing: reported while the affiliate was suspended"
+    if record.over_cap:
+        return "earns nothing: over the program's hard cap"
+    if record.affiliate_suspended and record.status in ("pending", "approved"):
+        return "withheld while the affiliate is suspended"
+    if record.status == "reversed":
+        return "reversed: not paid"
+    return ""

@@ -106,8 +106,13 @@ async def qualify(
     now: datetime,
 ) -> bool:
     """Approve a pending signup once and credit the referrer; ``False`` if it was not
-    pending (already qualified, or reversed by a manager)."""
+    pending (already qualified, or reversed by a manager) or the referrer is suspended
+    (a suspended affiliate earns nothing new; the signup stays pending and can qualify
+    once they are reinstated)."""
     if signup.status != "pending" or signup.affiliate_id is None:
+        return False
+    referrer = await store.affiliates.get(signup.affiliate_id)
+    if referrer is None or referrer.status == "suspended":
         return False
     body = {"ok": True, "txn_id": signup.txn_id, "status": "approved", "qualified_by": why}
     added = await store.conversions.add_event(

@@ -109,9 +109,10 @@ async def _post_promotion(
     now: datetime,
 ) -> None:
     """Congratulate publicly under the name the leaderboard would show: the display name
-    (public), the alias (alias), or not at all (hidden, or alias without one)."""
+    (public), the alias (alias), or not at all (hidden, alias without one, or suspended)."""
     affiliate = await store.affiliates.get(affiliate_id)
-    if affiliate is None or affiliate.visibility == "hidden":
+    # A suspended affiliate is out of every public ranking, so out of public praise too.
+    if affiliate is None or affiliate.visibility == "hidden" or affiliate.status != "active":
         return
     name = affiliate.alias if affiliate.visibility == "alias" else affiliate.display_name
     if not name:

@@ -365,7 +365,20 @@ async def test_conversions_events_records_and_payouts(database: Database) -> Non
             [record for record in records if record.id in (bare_id, full_id)],
             [
                 ConversionRecord(
-                    bare_id, "shop", None, "bare", "lead", 0, "EUR", 0, "pending", False, None, NOW
+                    bare_id,
+                    "shop",
+                    None,
+                    "bare",
+                    "lead",
+                    0,
+                    "EUR",
+                    0,
+                    "pending",
+                    False,
+                    None,
+                    NOW,
+                    while_suspended=False,
+                    affiliate_suspended=False,
                 ),
                 ConversionRecord(
                     full_id,
@@ -380,6 +393,8 @@ async def test_conversions_events_records_and_payouts(database: Database) -> Non
                     True,
                     "cust-1",
                     utc(LATER),
+                    while_suspended=False,
+                    affiliate_suspended=False,
                 ),
             ],
         )

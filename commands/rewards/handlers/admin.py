@@ -323,10 +323,14 @@ async def reward(
     invocation: Invocation, who: str, what: tuple[int, str] | str, reason: str | None
 ) -> Reply:
     """Grants a bonus: an amount is owed to the affiliate like commission, a badge is
-    added to their badges (once). Either way it is audited and they are told privately."""
+    added to their badges (once). Either way it is audited and they are told privately.
+    A suspended affiliate gets no rewards until reinstated."""
     now = invocation.now
     async with invocation.database.transaction() as store:
         affiliate = await resolve(store, who, platform=invocation.actor.platform)
+        if affiliate.status == "suspended":
+            # A suspension promises no new commission; a bonus or badge would be new reward.
+            raise Refused(f"{label(affiliate)} is suspended; /reinstate them before a reward.")
         if isinstance(what, str):
             if not await badges.grant(store, affiliate.id, what, reason, now=now):
                 raise Refused(f"{label(affiliate)} already has the {what} badge.")

@@ -221,6 +221,7 @@ async def test_exports_match_the_commands(
         "USD",
         "approved",
         "no",
+        "",
         "=cmd|calc",
         "2026-10-01T00:00:00+00:00",
     )

@@ -82,4 +82,4 @@ async def test_a_referred_customers_sale_without_click_or_code_goes_to_the_refer
     clock.advance(minutes=1)
     report = await manager("/report")
     health = "\n".join(field.value for field in report.fields)
-    assert "(1 of 1 new customers)" in health
+    assert "(1 of 1 new customer)" in health

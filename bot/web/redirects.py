@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.web.click_batches import visit_row
 from bot.web.pages import NO_STORE, page
 from bot.web.rate_limit import LIMITS, refused
-from bot.web.routes import RouteKind, around_click_id
+from bot.web.routes import RouteKind, around_click_id, plain_destination
 from bot.web.state import TRACKING
 from bot.web.visitors import classify, referer_host
 from storage.clicks import new_click_id
@@ -27,7 +27,8 @@ MAX_CODE_LENGTH = 32
 
 
 async def redirect(request: web.Request) -> web.StreamResponse:
-    """302 to the program's destination with a fresh click id (or to its fallback)."""
+    """302 to the program's destination with a fresh click id; uncounted to its fallback,
+    or to its plain page while it is paused without one."""
     if (limited := refused(request, request.app[LIMITS].redirects, postback=False)) is not None:
         return limited
     tracking = request.app[TRACKING]
@@ -49,6 +50,9 @@ async def redirect(request: web.Request) -> web.StreamResponse:
     if route.kind is RouteKind.FALLBACK:
         metrics.redirects["fallback"] += 1
         return _found(route.target.fallback_url or "")
+    if route.kind is RouteKind.LANDING:
+        metrics.redirects["landing"] += 1
+        return _found(plain_destination(route.target))
     click_id = new_click_id()
     user_agent = request.headers.get("User-Agent", "")
     preview_bot, family = classify(user_agent)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from commands.core.link_changes import LinkChanges
 from storage import Database
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class Services:
     settings: Settings
     clock: Callable[[], datetime]
     registry: Registry
+    # This process's link caches, told when a command changes where links lead.
+    link_changes: LinkChanges = field(default_factory=LinkChanges)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage._sql import insert_ignoring_conflicts
 from storage.schema import links, referral_activity
 
-
 # Contact within this long after the signup is still the signup exchange (the greeting, a
 # look at /help, a scripted second command from the same farm run), not coming back.
 SIGNUP_EXCHANGE = timedelta(minutes=10)

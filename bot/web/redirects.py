@@ -44,15 +44,8 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         return page(404, "Link not found", "This referral link does not exist.")
     if route.kind is not RouteKind.DESTINATION:
         log.debug("code %s: %s (%s)", code, route.kind, route.reason)
-    if route.kind is RouteKind.GONE:
-        metrics.redirects["gone"] += 1
-        return page(410, "Offer not available", "This offer is not available right now.")
-    if route.kind is RouteKind.FALLBACK:
-        metrics.redirects["fallback"] += 1
-        return _found(route.target.fallback_url or "")
-    if route.kind is RouteKind.LANDING:
-        metrics.redirects["landing"] += 1
-        return _found(plain_destination(route.target))
+        metrics.redirects[route.kind.value] += 1
+        return _elsewhere(route.kind, route.target)
     click_id = new_click_id()
     user_agent = request.headers.get("User-Agent", "")
     preview_bot, family = classify(user_agent)
@@ -75,6 +68,15 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         else destination(route.target, click_id)
     )
     return _found(location)
+
+
+def _elsewhere(kind: RouteKind, target: LinkTarget) -> web.Response:
+    """Where a click that is not for the offer goes; none of these is counted."""
+    if kind is RouteKind.FALLBACK:
+        return _found(target.fallback_url or "")
+    if kind is RouteKind.LANDING:
+        return _found(plain_destination(target))
+    return page(410, "Offer not available", "This offer is not available right now.")
 
 
 def destination(target: LinkTarget, click_id: str) -> str:

@@ -10,6 +10,7 @@ re-read in the background, so a busy link never waits for the database; concurre
 for one code share one read. Only when that read fails is the last decision served a
 while longer (``MAX_STALE_LIFETIMES``), so a database hiccup does not break links.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -35,6 +35,8 @@ class Actor:
     user_id: str
     display_name: str
     is_manager: bool = False
+    # Typed at this machine's console: a local, trusted operator, never rate limited.
+    local: bool = False
 
     @property
     def label(self) -> str:

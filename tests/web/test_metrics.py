@@ -63,7 +63,8 @@ async def test_every_metric_counts_what_the_server_answered(
     assert during.value("affbot_click_buffer_depth") == 3
     assert during.value("affbot_clicks_written_total") == 0
 
-    for outcome, count in {"destination": 5, "unknown": 2, "gone": 1, "fallback": 1, "landing": 1}.items():
+    outcomes = {"destination": 5, "unknown": 2, "gone": 1, "fallback": 1, "landing": 1}
+    for outcome, count in outcomes.items():
         assert after.value("affbot_redirects_total", outcome=outcome) == count, outcome
     for kind, count in {"counted": 3, "head": 1, "preview_bot": 1}.items():
         assert after.value("affbot_clicks_total", kind=kind) == count, kind

@@ -51,7 +51,6 @@ async def test_the_local_console_is_never_limited(services: Services) -> None:
     # The same account name without the console's trust is limited as before.
     remote = Actor("console", "ann", "Ann")
     replies = [
-        (await dispatcher.execute_line("/programs", remote, ChatKind.PRIVATE))[0]
-        for _ in range(9)
+        (await dispatcher.execute_line("/programs", remote, ChatKind.PRIVATE))[0] for _ in range(9)
     ]
     assert "going a little fast" in replies[8].text

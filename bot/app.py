@@ -116,6 +116,9 @@ async def run_console(
     (scheduled posts, cap alerts, digests); beside a bot that has chat platforms it does
     not, or it would claim their schedule runs for the console alone.
     """
+    # The scheduler's audiences read who the console operator is from config.
+    console = config.console.model_copy(update={"user": user, "manager": manager})
+    config = config.model_copy(update={"console": console})
     async with open_core(config, console=True) as core:
         adapter = ConsoleAdapter(
             core.dispatcher, user=user, manager=manager, stdin=stdin, stdout=stdout

@@ -599,8 +599,24 @@ fraud_flags = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("decided_at", UtcDateTime),
     Column("decided_by", String(100)),
+    # Repeats of one rule for one affiliate in one program join the open flag: how many
+    # times it fired, when last, and the group it is open for (``rule:program:affiliate``,
+    # cleared when the flag is settled; unique, so concurrent raisers meet on one row).
+    Column("occurrences", Integer, nullable=False, server_default="1"),
+    Column("last_seen_at", UtcDateTime),
+    Column("group_key", String(200), unique=True),
     _one_of("status", "open", "approved", "rejected"),
     Index(None, "status", "created_at"),
+)
+
+# Every dedupe key a flag stands for (its own and those of the repeats grouped into it), so
+# the same traffic seen again never counts twice, whichever flag it joined.
+fraud_flag_keys = Table(
+    "fraud_flag_keys",
+    metadata,
+    Column("dedupe_key", String(200), primary_key=True),
+    Column("flag_id", ForeignKey("fraud_flags.id", ondelete="CASCADE"), nullable=False),
+    Index(None, "flag_id"),
 )
 
 fraud_flag_conversions = Table(

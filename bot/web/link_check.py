@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import html
 import logging
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
 from bot.web.pages import NO_STORE, page
 from bot.web.rate_limit import LIMITS, refused
 from bot.web.redirects import MAX_CODE_LENGTH
-from bot.web.routes import PLACEHOLDERS, Route, RouteKind
+from bot.web.routes import Route, RouteKind, plain_destination
 from bot.web.state import TRACKING
 from bot.web.visitors import classify, hash_ip
 from commands.tracking.ip_hashes import check_token_matches
@@ -74,6 +73,12 @@ def render(route: Route, target: LinkTarget, *, recorded: bool) -> str:
             f"Your link works, but not for the offer right now ({reason}): visitors are sent "
             f"to the program's fallback page {fallback}, and those visits do not count."
         )
+    elif route.kind is RouteKind.LANDING:
+        landing = _anchor(plain_destination(target))
+        state = (
+            f"Your link works, but not for the offer right now ({reason}): visitors are sent "
+            f"to the program's page {landing}, and those visits do not count."
+        )
     else:
         state = (
             f"Your link is not sending visitors anywhere right now ({reason}): they see "
@@ -101,19 +106,6 @@ def render(route: Route, target: LinkTarget, *, recorded: bool) -> str:
         "<p>Keep this page's address to yourself.</p>"
         "</body></html>"
     )
-
-
-def plain_destination(target: LinkTarget) -> str:
-    """The program's configured destination without any per-click parts: query
-    parameters and a path that carry a placeholder (``{click_id}``, …) are left out."""
-    parts = urlsplit(target.destination_url)
-    query = [
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not any(placeholder in name + value for placeholder in PLACEHOLDERS)
-    ]
-    path = "/" if any(placeholder in parts.path for placeholder in PLACEHOLDERS) else parts.path
-    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
 
 
 def _anchor(url: str) -> str:

@@ -39,6 +39,7 @@ class TrackingState:
     writer: contextlib.AbstractAsyncContextManager[object] = field(
         default_factory=contextlib.nullcontext
     )
+    _unsubscribe: Callable[[], None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -88,9 +89,14 @@ class TrackingState:
         self.rules = replace(self.rules, ip_salt=self.salt)
         self.buffer.use_salt(self.salt)
         self.buffer.start()
+        # A pause, suspension or cap set by a command in this process reaches the next click.
+        self._unsubscribe = self.services.link_changes.subscribe(self.routes.forget)
 
     async def close(self) -> None:
         """Write every buffered click (runs on SIGINT/SIGTERM via the app's cleanup)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         await self.buffer.stop()
         log.info("click buffer flushed (%s clicks written in total)", self.metrics.clicks_written)
 

@@ -133,6 +133,7 @@ async def set_cap(
             "cap.set",
             f"New cap: {describe(cap, found)}. When it is reached, {_AFFILIATE_TEXT[action]}.",
         )
+    invocation.services.link_changes.changed()
     notes = [f"Replaces: {describe(previous, found)}."] if previous else []
     notes.append(told)
     thresholds = ", ".join(f"{value}%" for value in alerts) if alerts else "the default thresholds"
@@ -168,6 +169,7 @@ async def cap_off(invocation: Invocation, program: str, per_affiliate: bool) -> 
         told = await _announce(
             store, invocation, found, "cap.off", f"The cap of {describe(ended, found)} is removed."
         )
+    invocation.services.link_changes.changed()
     return Reply(
         title=f"Cap removed from {found.name}",
         text=f"Ended: {describe(ended, found)}.",

@@ -3,7 +3,8 @@
 Someone repeating /link or /stats as fast as they can type (or a script doing it) gets a
 polite cooldown reply that costs no database work. A person using the bot normally never
 meets the limit: ``burst`` commands in a row, then one every ``60 / per_minute`` seconds.
-Managers are not limited (running a program takes bursts of commands). Buckets live in
+Managers are not limited (running a program takes bursts of commands), nor is the local
+console (its operator owns the machine and pipes scripts into it). Buckets live in
 memory, per process; idle full buckets are dropped so memory follows active users. The
 bucket is ``token_bucket``, on the invocation's clock as epoch seconds.
 """
@@ -29,7 +30,7 @@ class CommandLimits(TokenBuckets):
 
     def wait(self, actor: Actor, now: datetime) -> float:
         """Take a token for ``actor``: 0.0 if the command may run, else seconds to wait."""
-        if self.per_minute <= 0 or actor.is_manager:
+        if self.per_minute <= 0 or actor.is_manager or actor.local:
             return 0.0
         return self.take(actor.label, now.timestamp())
 

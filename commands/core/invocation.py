@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from commands.core.link_changes import LinkChanges
 from storage import Database
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class Actor:
     user_id: str
     display_name: str
     is_manager: bool = False
+    # Typed at this machine's console: a local, trusted operator, never rate limited.
+    local: bool = False
 
     @property
     def label(self) -> str:
@@ -74,6 +77,8 @@ class Services:
     settings: Settings
     clock: Callable[[], datetime]
     registry: Registry
+    # This process's link caches, told when a command changes where links lead.
+    link_changes: LinkChanges = field(default_factory=LinkChanges)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ from commands.core.dispatcher import Dispatcher
 from commands.core.invocation import Actor, ChatKind
 from commands.core.reply import Button, Reply
 from commands.fraud import FraudRules
-from commands.tracking.referrals import ReferralResult, record_signup, valid_payload
+from commands.tracking.referrals import Outcome, ReferralResult, record_signup, valid_payload
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +269,15 @@ class TelegramAdapter:
         private = message.chat.type == ChatType.PRIVATE
         if private and payload and payload != GREETING_PAYLOAD and valid_payload(payload):
             result = await self._record_referral(payload, user)
+        # The /help shown with the greeting stands for this /start: the person's contact,
+        # but when the /start was their signup, not a referred account coming back.
+        signed_up = result is not None and result.outcome is Outcome.RECORDED
         help_replies = await self._dispatcher.execute_line(
-            "/help", actor, _chat_kind(message), chat_id=str(message.chat.id)
+            "/help",
+            actor,
+            _chat_kind(message),
+            chat_id=str(message.chat.id),
+            returning=not signed_up,
         )
         first_name = _clamp(user.first_name) or "there"
         await self._answer(message, user, [greeting(first_name, result), *help_replies])

@@ -263,6 +263,7 @@ async def _set_status(invocation: Invocation, who: str, status: str, reason: str
         await store.outbox.enqueue(
             await notify.to_affiliate(store, affiliate.id, note, key), now=now
         )
+    invocation.services.link_changes.changed()
     done = "Suspended" if status == "suspended" else "Reinstated"
     return Reply(text=f"{done} {label(affiliate)}. They are told privately.")
 

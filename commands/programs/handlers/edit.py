@@ -202,6 +202,7 @@ async def edit_program(
                 occurred_at=invocation.now,
             )
         )
+    invocation.services.link_changes.changed()
     return Reply(
         title=f"Program {found.slug} updated",
         text="Changed: " + ", ".join(_CHANGED_LABELS[key] for key in changes) + ".",
@@ -231,15 +232,16 @@ _PROGRAM_PARAM = Param("program", "The program", parse=slug, autocomplete="progr
 
 @command(
     "program pause",
-    "Pause a program: no new links; clicks go to the fallback URL",
+    "Pause a program: no new links; clicks go to its fallback or page, uncounted",
     params=[_PROGRAM_PARAM],
     audience=Audience.MANAGER,
     examples=("/program pause spring-sale",),
 )
 async def pause_program(invocation: Invocation, program: str) -> Reply:
-    """Pauses a program. No new links are handed out, clicks on existing links go to the
-    fallback URL (or the destination when there is none), and the program's affiliates and
-    the announcement channels are told."""
+    """Pauses a program. No new links are handed out; clicks on existing links go to the
+    fallback URL, or when there is none to the program's page (its destination without
+    click ids or other per-click parts), and are not counted. The program's affiliates
+    and the announcement channels are told."""
     return await _set_program_status(invocation, program, "paused")
 
 
@@ -279,8 +281,11 @@ async def _set_program_status(
         announcement = (
             Reply(
                 title=f"{found.name} is paused",
-                text="Clicks on your links are redirected for now and new links wait until "
-                "the program resumes.",
+                text=(
+                    "Clicks on your links go to "
+                    + ("the program's fallback page" if found.fallback_url else "its page")
+                    + " for now and do not count; new links wait until the program resumes."
+                ),
             )
             if status == "paused"
             else Reply(
@@ -297,6 +302,7 @@ async def _set_program_status(
             ],
             now=now,
         )
+    invocation.services.link_changes.changed()
     verb = "Paused" if status == "paused" else "Resumed"
     return Reply(
         text=plural(

@@ -120,6 +120,7 @@ async def set_program(invocation: Invocation, program: str, key: str, value: str
                 occurred_at=invocation.now,
             )
         )
+    invocation.services.link_changes.changed()
     return Reply(
         title=f"{found.name}: {key} changed",
         text=shown,

@@ -36,7 +36,11 @@ def newborn_discord_id() -> str:
 
 
 async def keys(database: Database) -> set[str]:
-    return {flag.dedupe_key for flag in await open_flags(database)}
+    """Every dedupe key the open flags stand for (repeats of a rule for one affiliate are
+    grouped into one flag, and keep their own keys there)."""
+    flags = await open_flags(database)
+    async with database.read() as store:
+        return {key for flag in flags for key in await store.fraud.keys_of(flag.id)}
 
 
 async def test_click_flood_keys(database: Database) -> None:

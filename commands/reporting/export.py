@@ -14,7 +14,7 @@ from commands.core import calendar
 from commands.core.money import from_minor
 from commands.core.programs import program_named
 from commands.core.reply import Table
-from commands.reporting.leaderboard import board
+from commands.reporting.leaderboard import board, public_name
 from commands.reporting.payouts import owed_now
 from storage import Database, Store
 
@@ -55,10 +55,15 @@ async def export_table(
                     if computed.currency
                     else str(entry.value),
                     computed.currency or "",
+                    public_name(entry.affiliate),
                 )
                 for entry in computed.entries
             )
-            return Table(("rank", "affiliate_id", "name", "alias", metric, "currency"), rows)
+            # Every affiliate, hidden ones too (ranks as /leaderboard shows them); shown_as
+            # is what a public board may print, for managers who repost the file.
+            return Table(
+                ("rank", "affiliate_id", "name", "alias", metric, "currency", "shown_as"), rows
+            )
     raise ValueError(f"unknown export {what!r}; choose one of {', '.join(EXPORTS)}")
 
 

@@ -137,7 +137,7 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
         ids = [p.id for p in programs]
         summaries = await store.reports.summaries(ids, span.start, span.end)
         customers = await store.reports.customers(ids, span.end)
-        top = await board(store, span, "conversions", program, include_hidden=True)
+        top = await board(store, span, "conversions", program)
         caps = await store.performance.caps_in_force(ids, now)
         cap_lines = await usage_lines(
             store,
@@ -155,7 +155,7 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
     rows = tuple(_row(p, summaries[p.id]) for p in programs)
     fields = []
     leaders = [
-        f"{entry.rank}. {label(entry.affiliate)} — {entry.value}"
+        f"{entry.rank}. {label(entry.affiliate)}{_hidden(entry.affiliate)} — {entry.value}"
         for entry in top.entries[:TOP_AFFILIATES]
     ]
     fields.append(
@@ -182,6 +182,11 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
         fields=tuple(fields),
         visibility=Visibility.PRIVATE,
     )
+
+
+def _hidden(affiliate: Affiliate) -> str:
+    """Managers see every name; this reminds them whom the public board does not name."""
+    return " (hidden on public boards)" if affiliate.visibility == "hidden" else ""
 
 
 async def _joins(store: Store, leaders: list[Affiliate], span: calendar.Period) -> list[Field]:

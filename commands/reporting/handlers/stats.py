@@ -12,7 +12,7 @@ from commands.core.invocation import Invocation
 from commands.core.money import format_money, format_percent
 from commands.core.registry import Audience
 from commands.core.reply import Field, Reply, Table, Visibility
-from commands.reporting.leaderboard import competition_ranks
+from commands.reporting.leaderboard import board
 from commands.reporting.targets import progress_lines
 from storage import Store
 from storage.performance import ProgramTotals
@@ -128,12 +128,12 @@ async def _extra_fields(
     zone: ZoneInfo,
 ) -> tuple[Field, ...]:
     fields = []
-    standings = await store.performance.ranking("conversions", span.start, span.end)
-    for rank, standing in competition_ranks(standings):
-        if standing.affiliate_id == affiliate_id:
-            fields.append(
-                Field("Rank", f"#{rank} of {len(standings)} by conversions", inline=False)
-            )
+    ranked = await board(store, span, "conversions", None)
+    placed = ranked.position_of(affiliate_id)
+    if placed is not None:
+        fields.append(
+            Field("Rank", f"#{placed.rank} of {len(ranked.entries)} by conversions", inline=False)
+        )
     previous = calendar.previous_span(span, zone)
     if previous is not None and totals:
         before = await store.performance.affiliate_totals(affiliate_id, *previous)

@@ -381,10 +381,11 @@ class _Limits:
         if not mine or span.start is None:
             return {"targets": tuple(targets)}
         slug_of = {i: slug for i, (slug, _) in self.programs.items()}
+        currency_of = {i: currency for i, (_, currency) in self.programs.items()}
         usage = await usage_lines(
             store,
             mine,
-            currency_of={i: currency for i, (_, currency) in self.programs.items()},
+            currency_of=currency_of,
             slug_of=slug_of,
             now=now,
             zone=zone,
@@ -394,6 +395,7 @@ class _Limits:
             store,
             mine,
             slug_of=slug_of,
+            currency_of=currency_of,
             now=now,
             zone=zone,
             pace=(span.start, span.end),

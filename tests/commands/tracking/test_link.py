@@ -52,7 +52,8 @@ async def test_unknown_placeholders_are_refused_with_the_ones_that_work(
     assert program is not None
     assert program.materials == {}
     # Braces that are not placeholder-like stay plain text.
-    assert "updated" in (await manager('/program edit shop --sample-post "Save {10%}!"')).title
+    saved = await manager('/program edit shop --sample-post "Save {10%}!"')
+    assert saved.title == "Program shop updated"
 
 
 async def test_link_says_when_a_cap_paused_the_program(

@@ -64,9 +64,7 @@ async def test_link_says_when_a_cap_paused_the_program(
     await alice("/join shop")
     assert "Paused by a cap" not in fields(await alice("/link shop"))
     for minutes in (30, 20):
-        await add_conversion(
-            database, "alice", "shop", at=clock.now - timedelta(minutes=minutes)
-        )
+        await add_conversion(database, "alice", "shop", at=clock.now - timedelta(minutes=minutes))
     paused = fields(await alice("/link shop"))["Paused by a cap"]
     assert paused == (
         "shop has reached its cap (2 conversions per day), so it is paused for you: "
@@ -74,9 +72,10 @@ async def test_link_says_when_a_cap_paused_the_program(
         "the day ends (Thu 19 Nov 00:00). The link stays the same and counts again after that."
     )
     await manager("/program edit shop --fallback-url https://shop.example/sold-out")
-    assert "clicks go to the program's fallback page" in fields(await alice("/link shop"))[
-        "Paused by a cap"
-    ]
+    assert (
+        "clicks go to the program's fallback page"
+        in fields(await alice("/link shop"))["Paused by a cap"]
+    )
     # A notify cap changes nothing for clicks, so /link says nothing.
     await manager("/cap set shop 2 day conversions notify")
     assert "Paused by a cap" not in fields(await alice("/link shop"))

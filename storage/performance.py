@@ -331,6 +331,7 @@ class ConversionRecord:
     over_cap: bool
     customer_id: str | None
     occurred_at: datetime
+    campaign: str = ""  # the campaign of the link that brought it ("" for the plain link)
 
 
 async def _conversion_records(
@@ -341,8 +342,13 @@ async def _conversion_records(
 ) -> list[ConversionRecord]:
     """Conversions in ``[start, end)``, oldest first (for ``affbot export conversions``)."""
     query = (
-        select(conversions, programs.c.slug.label("program_slug"))
+        select(
+            conversions,
+            programs.c.slug.label("program_slug"),
+            func.coalesce(links.c.campaign, "").label("campaign"),
+        )
         .join(programs, programs.c.id == conversions.c.program_id)
+        .outerjoin(links, links.c.id == conversions.c.link_id)
         .where(conversions.c.occurred_at < end)
         .order_by(conversions.c.occurred_at, conversions.c.id)
     )

@@ -1,4 +1,5 @@
-"""Data for ``affbot export``: payouts due, conversions and leaderboards as plain tables.
+"""Data for ``affbot export``: payouts due, conversions, leaderboards and campaigns as
+plain tables.
 
 The command line writes them as CSV; keeping the rows here means a spreadsheet shows the
 same numbers as /payouts and /leaderboard. Money columns are decimal amounts in the
@@ -18,7 +19,7 @@ from commands.reporting.leaderboard import board, public_name
 from commands.reporting.payouts import owed_now
 from storage import Database, Store
 
-EXPORTS = ("payouts", "conversions", "leaderboard")
+EXPORTS = ("payouts", "conversions", "leaderboard", "campaigns")
 
 
 async def export_table(
@@ -43,6 +44,8 @@ async def export_table(
         span = calendar.period(period, now, zone)
         if what == "conversions":
             return await _conversions(store, span, program)
+        if what == "campaigns":
+            return await _campaigns(store, span, program)
         if what == "leaderboard":
             computed = await board(store, span, metric, program)
             rows = tuple(
@@ -110,6 +113,7 @@ async def _conversions(store: Store, span: calendar.Period, program: str | None)
             "yes" if record.over_cap else "no",
             record.customer_id or "",
             record.occurred_at.isoformat(),
+            record.campaign,
         )
         for record in records
     )
@@ -127,6 +131,44 @@ async def _conversions(store: Store, span: calendar.Period, program: str | None)
             "over_cap",
             "customer_id",
             "occurred_at",
+            "campaign",
+        ),
+        rows,
+    )
+
+
+async def _campaigns(store: Store, span: calendar.Period, program: str | None) -> Table:
+    """Per affiliate, program and campaign: the clicks and results /stats and /report sum."""
+    program_ids = None
+    if program is not None:
+        program_ids = [(await program_named(store, program)).id]
+    totals = await store.campaigns.totals(span.start, span.end, program_ids=program_ids)
+    names = await store.affiliates.get_many(t.affiliate_id for t in totals)
+    rows = tuple(
+        (
+            str(total.affiliate_id),
+            names[total.affiliate_id].display_name if total.affiliate_id in names else "",
+            total.program_slug,
+            total.campaign,
+            str(total.clicks),
+            str(total.conversions),
+            str(from_minor(total.revenue_minor, total.currency)),
+            str(from_minor(total.commission_minor, total.currency)),
+            total.currency,
+        )
+        for total in totals
+    )
+    return Table(
+        (
+            "affiliate_id",
+            "name",
+            "program",
+            "campaign",
+            "clicks",
+            "conversions",
+            "revenue",
+            "commission",
+            "currency",
         ),
         rows,
     )

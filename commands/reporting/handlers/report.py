@@ -27,6 +27,7 @@ from commands.core.registry import Audience, Param
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.validation import slug
 from commands.core.who import label
+from commands.reporting.campaigns import program_campaign_lines
 from commands.reporting.leaderboard import board
 from storage import Store
 from storage.affiliates import Affiliate
@@ -116,7 +117,9 @@ def _share(part: int, whole: int) -> str:
 )
 async def report(invocation: Invocation, period: str, program: str | None) -> Reply:
     """Shows each program's clicks, conversions, conversion rate, revenue and commission
-    for a period, the top affiliates, cap usage, and the health of the referral channel:
+    for a period, the top affiliates, campaign links compared (clicks, conversions,
+    revenue and commission per program and campaign, over all affiliates), cap usage,
+    and the health of the referral channel:
     referral rate (share of new customers who came through affiliates), CAC through
     affiliates (commission ÷ new referred customers), CLV of referred customers (revenue
     per customer over time) and their retention after 3, 6 and 12 months. Customer
@@ -147,6 +150,9 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
             now=now,
             zone=zone,
         )
+        campaigns = program_campaign_lines(
+            await store.campaigns.totals(span.start, span.end, program_ids=ids)
+        )
         extra = [
             *await _joins(store, [e.affiliate for e in top.entries[:TOP_AFFILIATES]], span),
             *await _last_broadcast(store),
@@ -161,6 +167,8 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
     fields.append(
         Field("Top affiliates (conversions)", "\n".join(leaders) or "none yet", inline=False)
     )
+    if campaigns:
+        fields.append(Field("Campaigns", "\n".join(campaigns), inline=False))
     if cap_lines:
         fields.append(Field("Caps", "\n".join(cap_lines), inline=False))
     for currency in sorted({p.currency for p in programs}):

@@ -223,6 +223,7 @@ async def test_exports_match_the_commands(
         "no",
         "=cmd|calc",
         "2026-10-01T00:00:00+00:00",
+        "",
     )
     board = await export_table(
         database, "leaderboard", now=clock.now, zone=UTC_ZONE, period="all", metric="commission"

@@ -16,7 +16,7 @@ from commands.caps.rules import (
     record_cap_crossings,
     window,
 )
-from commands.caps.usage import describe_in_force, usage_lines
+from commands.caps.usage import describe_in_force, full_program_caps, usage_lines
 from commands.caps.wording import describe
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "cap_usages",
     "describe",
     "describe_in_force",
+    "full_program_caps",
     "over_hard_cap",
     "pacing_lines",
     "reached_hard_cap",

@@ -9,10 +9,6 @@ from tests.conftest import Chat, Clock
 from tests.core_seed import add_conversion
 
 
-def next_payout(reply_fields: dict[str, str]) -> str:
-    return reply_fields["Next payout"]
-
-
 async def test_no_held_promise_when_nothing_is_held(
     manager: Chat, alice: Chat, database: Database, clock: Clock
 ) -> None:

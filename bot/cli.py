@@ -65,14 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     export = with_config(
         commands.add_parser(
             "export",
-            help="write payouts due, conversions or a leaderboard as CSV",
+            help="write payouts due, conversions, a leaderboard or campaigns as CSV",
             description=(
-                "Write the data behind /payouts, the conversions of a period, or a "
-                "leaderboard as CSV (to stdout unless --output is given)."
+                "Write the data behind /payouts, the conversions of a period, a "
+                "leaderboard, or clicks and results per campaign link as CSV (to stdout "
+                "unless --output is given)."
             ),
         )
     )
-    export.add_argument("what", choices=("payouts", "conversions", "leaderboard"))
+    export.add_argument("what", choices=("payouts", "conversions", "leaderboard", "campaigns"))
     export.add_argument("--format", choices=("csv",), default="csv", help="output format")
     export.add_argument(
         "--period",

@@ -36,7 +36,8 @@ from storage.schema import (
 class Balance:
     """One affiliate's commission in one program, by status (minor units of ``currency``).
 
-    ``next_release`` is when the oldest held commission becomes payable.
+    ``next_release`` is when the oldest held commission (a non-zero amount) becomes
+    payable; ``None`` when nothing is held.
     """
 
     affiliate_id: int
@@ -123,9 +124,10 @@ class PayoutRepository:
                 total(and_(approved, released)).label("payable"),
                 total(and_(earning, conversions.c.status == "paid")).label("paid"),
                 total(conversions.c.status == "reversed").label("reversed"),
-                func.min(case((and_(approved, ~released), conversions.c.occurred_at))).label(
-                    "oldest_held"
-                ),
+                # Held conversions that earned nothing (0 commission) release no money.
+                func.min(
+                    case((and_(approved, ~released, amount > 0), conversions.c.occurred_at))
+                ).label("oldest_held"),
             )
             .where(conversions.c.affiliate_id.is_not(None))
             .group_by(conversions.c.affiliate_id, conversions.c.program_id)

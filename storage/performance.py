@@ -337,6 +337,7 @@ class ConversionRecord:
     # is suspended now (their approved commission is withheld).
     while_suspended: bool
     affiliate_suspended: bool
+    campaign: str = ""  # the campaign of the link that brought it ("" for the plain link)
 
 
 async def _conversion_records(
@@ -353,8 +354,10 @@ async def _conversion_records(
             case((affiliates.c.status == "suspended", True), else_=False).label(
                 "affiliate_suspended"
             ),
+            func.coalesce(links.c.campaign, "").label("campaign"),
         )
         .join(programs, programs.c.id == conversions.c.program_id)
+        .outerjoin(links, links.c.id == conversions.c.link_id)
         .outerjoin(affiliates, affiliates.c.id == conversions.c.affiliate_id)
         .where(conversions.c.occurred_at < end)
         .order_by(conversions.c.occurred_at, conversions.c.id)

@@ -44,17 +44,6 @@ class PeriodTotals:
 
 
 @dataclass(frozen=True, slots=True)
-class Standing:
-    """An affiliate's place in a period's ranking (by conversions)."""
-
-    affiliate_id: int
-    name: str  # what the public may see: display name or alias
-    visibility: str
-    conversions: int
-    clicks: int
-
-
-@dataclass(frozen=True, slots=True)
 class Recipient:
     """An active affiliate who wants feedback, and the accounts to reach them on."""
 
@@ -152,47 +141,6 @@ class WeeklyRepository:
                 per_pair.items(), key=lambda item: (item[0][0], program_info[item[0][1]][0])
             )
         ]
-
-    async def standings(
-        self, start: datetime, end: datetime, *, program_id: int | None = None
-    ) -> list[Standing]:
-        """Active affiliates with at least one conversion, most conversions first.
-
-        Ties keep a stable order (more clicks last: converting with less traffic ranks
-        higher, then by id), so a re-post of the same period lists the same names.
-        """
-        per_affiliate: dict[int, list[int]] = {}
-        for total in await self.totals(start, end, program_id=program_id):
-            entry = per_affiliate.setdefault(total.affiliate_id, [0, 0])
-            entry[0] += total.conversions
-            entry[1] += total.clicks
-        converting = [a for a, (n, _) in per_affiliate.items() if n > 0]
-        if not converting:
-            return []
-        rows = await self._connection.execute(
-            select(
-                affiliates.c.id,
-                affiliates.c.display_name,
-                affiliates.c.alias,
-                affiliates.c.visibility,
-            )
-            .where(affiliates.c.id.in_(converting))
-            .where(affiliates.c.status == "active")
-        )
-        standings = [
-            Standing(
-                affiliate_id=row.id,
-                name=(row.alias or row.display_name)
-                if row.visibility == "alias"
-                else row.display_name,
-                visibility=row.visibility,
-                conversions=per_affiliate[row.id][0],
-                clicks=per_affiliate[row.id][1],
-            )
-            for row in rows
-        ]
-        standings.sort(key=lambda s: (-s.conversions, s.clicks, s.affiliate_id))
-        return standings
 
     async def daily(
         self, boundaries: Sequence[datetime], affiliate_ids: Sequence[int]

@@ -20,7 +20,7 @@ from commands.core.calendar import Period, day_boundaries, period_key, previous
 from commands.core.money import format_money
 from commands.core.reply import Field, Image, Reply, Table, Visibility
 from commands.core.words import plural
-from commands.reporting import TOP, daily_bars, progress_lines, rank
+from commands.reporting import TOP, board, daily_bars, progress_lines
 from storage.outbox import OutgoingMessage
 from storage.performance import CapInForce
 from storage.store import Store
@@ -295,18 +295,16 @@ async def feedback_messages(
         if before is not None and before.start is not None
         else {}
     )
-    ranks = {
-        r.standing.affiliate_id: r
-        for r in rank(await store.weekly.standings(span.start, span.end))
-    }
+    # The public board's ranks (hidden affiliates included), so a DM never disagrees with it.
+    ranks = {e.affiliate.id: e for e in (await board(store, span, "conversions", None)).entries}
     # What the last place in a full top 10 had: matching it ties you into the top 10.
-    top_ten = [r.standing.conversions for r in ranks.values() if r.rank <= TOP]
+    top_ten = [e.value for e in ranks.values() if e.rank <= TOP]
     top_threshold = min(top_ten) if len(top_ten) >= TOP else None
     previous_ranks: dict[int, int] = {}
     if before is not None and before.start is not None:
         previous_ranks = {
-            r.standing.affiliate_id: r.rank
-            for r in rank(await store.weekly.standings(before.start, before.end))
+            e.affiliate.id: e.rank
+            for e in (await board(store, before, "conversions", None)).entries
         }
     medians = _median_rates(current)
     boundaries = day_boundaries(span, zone)
@@ -399,10 +397,11 @@ class _Limits:
         if not mine or span.start is None:
             return {"targets": tuple(targets)}
         slug_of = {i: slug for i, (slug, _) in self.programs.items()}
+        currency_of = {i: currency for i, (_, currency) in self.programs.items()}
         usage = await usage_lines(
             store,
             mine,
-            currency_of={i: currency for i, (_, currency) in self.programs.items()},
+            currency_of=currency_of,
             slug_of=slug_of,
             now=now,
             zone=zone,
@@ -412,6 +411,7 @@ class _Limits:
             store,
             mine,
             slug_of=slug_of,
+            currency_of=currency_of,
             now=now,
             zone=zone,
             pace=(span.start, span.end),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from commands.caps.rules import cap_usages
 from commands.core import calendar
 from commands.core.money import format_money
 from commands.core.words import plural
@@ -67,3 +68,16 @@ async def usage_lines(
             f"{slug_of[cap.program_id]}: {shown} of {describe_in_force(cap, currency)} ({share}%)"
         )
     return lines
+
+
+async def full_program_caps(
+    store: Store, program_id: int, *, now: datetime, zone: ZoneInfo
+) -> dict[int, datetime | None]:
+    """The program-wide caps that are full right now, by cap id, with the end of their
+    period (``None``: an all-time cap). Read the way the conversion path and the
+    redirect decide, so a cap shown as reached is one that is being enforced."""
+    return {
+        usage.cap.id: usage.window.end
+        for usage in await cap_usages(store, program_id, None, now, zone)
+        if usage.reached()
+    }

@@ -63,7 +63,8 @@ _CHANGED = {
 )
 async def settings(invocation: Invocation, key: str | None, value: str | None) -> Reply:
     """Shows or changes your settings. visibility: public (leaderboards show your name),
-    alias (they show your alias, or anonymous) or hidden (you are left out). alias: the
+    alias (they show your alias, or anonymous) or hidden (your place shows as (hidden),
+    without your name). alias: the
     name shown instead of yours, 2-32 letters, digits, spaces, _ . or - (none removes it).
     feedback: weekly private performance messages, weekly or off. notices: a private
     message for approved commission, instant (each one), daily (one digest a day, the

@@ -18,6 +18,7 @@ from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply
 from commands.core.validation import destination_url, slug
 from commands.core.words import plural
+from commands.tracking import known_placeholders_only
 from storage.audit import AuditEntry
 from storage.programs import ProgramStatus
 
@@ -120,7 +121,14 @@ def _text(name: str, description: str, max_length: int) -> Param:
             parse=_amount,
             max_length=30,
         ),
-        _text("guidelines", "Rules for promoting the program (replaces the old ones)", 2000),
+        Param(
+            "guidelines",
+            "Rules for promoting the program (replaces the old ones)",
+            required=False,
+            option=True,
+            parse=known_placeholders_only,
+            max_length=2000,
+        ),
         Param(
             "banner",
             "Add a banner image link to the materials",
@@ -130,7 +138,14 @@ def _text(name: str, description: str, max_length: int) -> Param:
             parse=destination_url,
             max_length=2000,
         ),
-        _text("sample_post", "Add a ready-to-use post to the materials", 2000),
+        Param(
+            "sample_post",
+            "Add a ready-to-use post to the materials; {link} becomes each affiliate's link",
+            required=False,
+            option=True,
+            parse=known_placeholders_only,
+            max_length=2000,
+        ),
         Param("clear_materials", "Remove all materials first", kind=ParamKind.FLAG),
     ],
     audience=Audience.MANAGER,
@@ -159,7 +174,10 @@ async def edit_program(
     --destination-url, --fallback-url (none removes it), --window (attribution days),
     --approval yes|no, --holding-days, --min-payout, and the materials affiliates see with
     /materials: --guidelines, --banner (adds one), --sample-post (adds one) and
-    --clear-materials. Commission has its own command, /commission."""
+    --clear-materials. In guidelines and sample posts, {link} is filled in with each
+    affiliate's own link and {program} with the program's name (in /materials and in
+    /link's share text); a post without {link} gets the link added at the end in /link.
+    Commission has its own command, /commission."""
     async with invocation.database.transaction() as store:
         found = await program_named(store, program)
         changes: dict[str, object] = {

@@ -119,7 +119,7 @@ def _next_payout(balance: Balance, zone: ZoneInfo) -> str:
             f"{slug}: {format_money(balance.payable_minor, balance.currency)} is payable now; "
             "it goes out with the next payment run"
         )
-    if balance.next_release is not None:
+    if balance.next_release is not None and balance.held_minor > 0:
         when = balance.next_release.astimezone(zone).date().isoformat()
         missing = f" (minimum payout {minimum})" if balance.min_payout_minor > 0 else ""
         return f"{slug}: held commission becomes payable from {when}{missing}"

@@ -56,8 +56,9 @@ async def leaderboard(
     """Shows the top 10 affiliates for a period (this month unless you name another) by
     conversions, revenue, commission, clicks or reward points, in all programs or one.
     Equal results share a rank. Affiliates who chose an alias appear under it, and those
-    who chose to be hidden are left out (see /settings). If you are an affiliate, your own
-    position is added in a message only you can see."""
+    who chose to be hidden keep their place without a name, as (hidden) (see /settings).
+    Everyone sees the same ranks. If you are an affiliate, your own position is added in a
+    message only you can see."""
     posted = await posted_season(invocation, period, metric, program)
     if posted is not None:
         return posted
@@ -66,14 +67,7 @@ async def leaderboard(
         viewer = await store.affiliates.by_identity(
             invocation.actor.platform, invocation.actor.user_id
         )
-        computed = await board(
-            store,
-            span,
-            metric,
-            program,
-            viewer_id=viewer.id if viewer else None,
-            rewards=invocation.settings.rewards,
-        )
+        computed = await board(store, span, metric, program, rewards=invocation.settings.rewards)
     replies = [computed.public_reply()]
     if viewer is not None:
         replies.append(_own_position(computed, viewer))
@@ -129,7 +123,7 @@ def _own_position(computed: Board, viewer: Affiliate) -> Reply:
         text = f"You have no {computed.metric} in this period yet. Share your /link to climb."
     else:
         hidden = (
-            " You are hidden from the public board (see /settings)."
+            " Your name is hidden on the public board (see /settings)."
             if viewer.visibility == "hidden"
             else ""
         )

@@ -75,7 +75,7 @@ async def _tier_line(
     reached, seen = await tiers.standing(store, program.id, affiliate_id, invocation.now)
     if not seen:
         return None
-    held = await store.rewards.tier_at(affiliate_id, program.id, invocation.now)
+    held = await tiers.tier_in_force(store, program.id, affiliate_id, invocation.now)
     name = held.tier if held and held.tier else "no tier yet"
     bonus = tiers.describe_bonus(held, program) if held and held.tier else None
     line = f"{program.name}: {name}" + (f" ({bonus} in force)" if bonus else "")

@@ -94,10 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
         db_commands.add_parser(
             "backup",
             help="copy the SQLite database to a new file while the bot runs",
-            description="A consistent online copy (SQLite backup API). PostgreSQL: pg_dump.",
+            description=(
+                "A consistent, checked copy of the live SQLite database (VACUUM INTO a "
+                "hidden file, integrity check, then the name PATH), with a progress line "
+                "every few seconds on stderr. On a PostgreSQL URL it copies nothing: it "
+                "prints the pg_dump command to use and exits with status 2."
+            ),
         )
     )
     db_backup.add_argument("path", type=Path, metavar="PATH")
+    db_backup.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="give up after this long, leaving no file behind (default: no limit)",
+    )
     db_restore = with_config(
         db_commands.add_parser(
             "restore",
@@ -125,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--program", metavar="SLUG", help="the program, for files without a program column"
     )
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,8 +239,10 @@ def _backup_or_restore(args: argparse.Namespace, config: Config) -> int:
     url = config.database.url.get_secret_value()
     try:
         if args.db_command == "backup":
-            size = backup(url, args.path)
-            print(f"backed up to {args.path} ({size} bytes)")  # noqa: T201
+            result = backup(url, args.path, timeout=args.timeout, progress=sys.stderr)
+            print(  # noqa: T201
+                f"backed up to {args.path} ({result.size} bytes, checked, {result.seconds:.1f} s)"
+            )
         else:
             restore(url, args.path)
             print(f"restored from {args.path}")  # noqa: T201

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, describe, load_config
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +229,10 @@ def _config_from_parent() -> Config:
         raise ConfigError("--supervised: no configuration on stdin (only affbot run uses it)")
     try:
         return config_from_line(line)
-    except (ValueError, ValidationError) as error:
-        raise ConfigError(f"--supervised: bad configuration on stdin: {error}") from None
+    except ValidationError as error:  # before ValueError: its text quotes every value
+        raise ConfigError(f"--supervised: bad configuration on stdin: {describe(error)}") from None
+    except ValueError:
+        raise ConfigError("--supervised: the configuration on stdin is not JSON") from None
 
 
 def _backup_or_restore(args: argparse.Namespace, config: Config) -> int:

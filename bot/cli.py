@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     from bot import app
-    from storage import Database
+    from bot.database_check import open_database
     from storage.migrate import upgrade
 
     if args.command == "run":
@@ -207,7 +207,7 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     elif args.command == "db" and args.db_command in {"backup", "restore"}:
         return _backup_or_restore(args, config)
     elif args.command == "db":
-        database = Database.connect(config.database.url.get_secret_value())
+        database = await open_database(config.database.url.get_secret_value())
         try:
             revision = await upgrade(database)
         finally:

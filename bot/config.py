@@ -78,6 +78,10 @@ class DatabaseConfig(_Section):
             raise ValueError(
                 f"expected a sqlite:///PATH or postgresql://USER@HOST/DB URL, got {shown}"
             )
+        try:
+            urlsplit(value.get_secret_value()).port  # noqa: B018 - parsing is the check
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
         return value
 
 

@@ -78,9 +78,7 @@ class ManagerDirectory:
                     connect_timeout=LOOKUP_TIMEOUT_SECONDS,
                     pool_timeout=LOOKUP_TIMEOUT_SECONDS,
                 )
-                admins = frozenset(
-                    member.user.id for member in members if not member.user.is_bot
-                )
+                admins = frozenset(member.user.id for member in members if not member.user.is_bot)
             except Exception as error:  # any failure at all: keep what we knew
                 self._failed(chat_id, error)
                 self._next_read[chat_id] = self._clock() + RETRY_AFTER_FAILURE_SECONDS

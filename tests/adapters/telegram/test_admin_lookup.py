@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from telegram import Bot
@@ -28,10 +29,11 @@ alice = FakeTelegram.user(ALICE_ID, "Alice")
 group = FakeTelegram.group(GROUP_ID)
 METHOD = "getChatAdministrators"
 
+WRONG_SHAPE = b'{"ok": true, "result": [{"bogus": 1}]}'
 # What a broken API, a proxy in between or a hung connection answers.
-BROKEN = {
+BROKEN: dict[str, dict[str, Any]] = {
     "html": {"body": b"<html><body>502 Bad Gateway</body></html>"},
-    "wrong shape": {"body": b'{"ok": true, "result": [{"bogus": 1}]}'},
+    "wrong shape": {"body": WRONG_SHAPE},
     "not a list": {"body": b'{"ok": true, "result": "garbage"}'},
     "members without users": {"body": b'{"ok": true, "result": [{"status": "administrator"}]}'},
     "500": {"body": b'{"ok": false, "error_code": 500, "description": "oops"}', "status": 500},
@@ -55,10 +57,10 @@ def only(sent: list[Call]) -> str:
 
 @pytest.mark.parametrize("answer", BROKEN.values(), ids=BROKEN.keys())
 async def test_every_update_is_answered_when_the_admin_lookup_breaks(
-    telegram: BotUnderTest, answer: dict[str, object], caplog: pytest.LogCaptureFixture
+    telegram: BotUnderTest, answer: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bot.adapters.telegram.managers")
-    telegram.fake.answer_raw(METHOD, times=None, **answer)  # type: ignore[arg-type]
+    telegram.fake.answer_raw(METHOD, times=None, **answer)
     first = only(await telegram.say(alice, "/programs"))
     assert "no open programs" in first.lower()
     refusal = only(await telegram.say(admin, "/program add shop https://s.example 5%", chat=group))
@@ -96,7 +98,7 @@ async def test_failures_keep_the_last_list_retry_later_and_log_throttled(
     try:
         async with bot:
             assert await directory.is_manager(ADMIN_ID)
-            fake.answer_raw(METHOD, BROKEN["wrong shape"]["body"], times=None)  # type: ignore[arg-type]
+            fake.answer_raw(METHOD, WRONG_SHAPE, times=None)
             clock.now += 1
             assert await directory.is_manager(ADMIN_ID), "the last list stays in force"
             assert not await directory.is_manager(ALICE_ID)

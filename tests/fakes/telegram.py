@@ -222,6 +222,10 @@ class FakeTelegram:
         envelope: HTML from a proxy, JSON of the wrong shape), after ``delay`` seconds."""
         self._garbage.append(_Garbage(method, body, status, delay, times))
 
+    def answer_normally(self) -> None:
+        """Forget every :meth:`answer_raw`: the API recovers."""
+        self._garbage.clear()
+
     def block(self, chat_id: int) -> None:
         """Refuse every message to this chat, as for a user who never started the bot."""
         for method in _SENDING:

@@ -26,6 +26,7 @@ from bot.adapters.console import ConsoleAdapter
 from bot.adapters.console_delivery import ConsoleSender
 from bot.adapters.delivery import Sender, TargetKind
 from bot.config import Config
+from bot.database_check import open_database
 from bot.delivery.dispatcher import DispatchSettings, OutboxDispatcher
 from bot.delivery.runtime import DeliveryService, limits
 from bot.delivery.standalone import delivered_platforms
@@ -74,7 +75,7 @@ async def open_core(
     With ``console`` the console's own announcement chat is one of the announcement
     targets, so /announce and program notices show there too.
     """
-    database = Database.connect(config.database.url.get_secret_value())
+    database = await open_database(config.database.url.get_secret_value())
     try:
         await upgrade(database)
         services = Services(
@@ -209,6 +210,26 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
             if telegram is not None:
                 await telegram.stop()
             await runner.cleanup()
+        _raise_what_stopped(tasks)
+
+
+class AdapterStopped(OSError):
+    """A chat adapter ended on an error, so ``affbot run`` stopped (one line for the
+    operator, who finds the details in the log above it)."""
+
+
+def _raise_what_stopped(tasks: list[asyncio.Task[None]]) -> None:
+    """Make an adapter that ended on an error the outcome of ``affbot run``: the process
+    then exits non-zero with one line instead of looking like a clean stop."""
+    for task in tasks:
+        if task.cancelled() or not task.done() or task.exception() is None:
+            continue
+        error = task.exception()
+        if isinstance(error, OSError):  # DiscordStartError: already one line
+            raise error
+        raise AdapterStopped(
+            f"{task.get_name()}: stopped on {type(error).__name__}: {error} (see the log above)"
+        )
 
 
 @dataclass
@@ -337,8 +358,11 @@ def _start_discord(core: Core, stop: asyncio.Event) -> tuple[DiscordAdapter, asy
     task = asyncio.create_task(adapter.run(), name="discord")
 
     def ended(finished: asyncio.Task[None]) -> None:
-        if not finished.cancelled() and finished.exception() is not None:
-            log.error("the Discord adapter stopped", exc_info=finished.exception())
+        error = None if finished.cancelled() else finished.exception()
+        if isinstance(error, OSError):  # DiscordStartError: run_bot raises it, one line
+            log.debug("the Discord adapter stopped: %s", error)
+        elif error is not None:  # a bug: the traceback is for whoever fixes it
+            log.error("the Discord adapter stopped", exc_info=error)
         stop.set()
 
     task.add_done_callback(ended)

@@ -239,7 +239,7 @@ def test_the_cli_backs_up_a_busy_database_with_progress_and_a_timeout(
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith(f"backing up {live} (about ")  # not a terminal: still said
     assert re.fullmatch(
-        rf"backed up to {re.escape(str(copy))} \(\d+ bytes, checked, [\d.]+ s\)\n", done.stdout
+        rf"backed up to {re.escape(str(copy))} \([\d,]+ bytes, checked, [\d.]+ s\)\n", done.stdout
     )
     bad = subprocess.run(
         [*command[:6], "0", str(tmp_path / "other.db")],

@@ -9,10 +9,9 @@ own. The answer is read until the server closes (every request says
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
-
-from aiohttp.test_utils import TestClient
 
 
 @dataclass(frozen=True)
@@ -44,9 +43,7 @@ def request_bytes(
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-async def send_raw(
-    client: TestClient[object, object] | object, data: bytes, *, timeout: float = 5.0
-) -> RawAnswer:
+async def send_raw(client: object, data: bytes, *, limit_seconds: float = 5.0) -> RawAnswer:
     """Send ``data`` to the client's server and read the whole answer."""
     host, port = _address(client)
     started = time.monotonic()
@@ -54,13 +51,12 @@ async def send_raw(
     try:
         writer.write(data)
         await writer.drain()
-        answer = await asyncio.wait_for(reader.read(-1), timeout)
+        async with asyncio.timeout(limit_seconds):
+            answer = await reader.read(-1)
     finally:
         writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass  # the server may reset a connection it refused
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()  # the server may reset a connection it refused
     seconds = time.monotonic() - started
     head, _, body = answer.partition(b"\r\n\r\n")
     status_line = head.split(b"\r\n", 1)[0].split()

@@ -4,7 +4,8 @@ The properties in ``test_hostile_inputs`` go through aiohttp's client, which onl
 well-formed requests; these write arbitrary bytes (paths, query strings, header values,
 bodies, for every postback auth scheme) to the real server and hold it to:
 
-- no 5xx, and an answer within a second;
+- no 5xx, and an answer within a second (a slow one is sent again: only an input that is
+  slow twice fails, so a pause of a loaded machine is not taken for a slow input);
 - the server alive afterwards (``/healthz``) and clicks still written (a plain click
   after the hostile ones reaches the database);
 - nothing half-written (every stored conversion has its first status event).
@@ -115,8 +116,13 @@ class _Fuzzed(_World):
         answer = self.runner.run(send_raw(self.client, data))
         self.tried += 1
         assert 100 <= answer.status < 500, (answer.status, data[:300], answer.body[:300])
-        assert answer.seconds < LIMIT_SECONDS, (answer.seconds, data[:300])
         assert b"Traceback" not in answer.body
+        if answer.seconds >= LIMIT_SECONDS:
+            # An input that makes the server slow is slow again; a machine shared by
+            # several test runs sometimes pauses any process for a second. So a slow
+            # answer is asked once more, and only a second slow one fails.
+            again = self.runner.run(send_raw(self.client, data))
+            assert again.seconds < LIMIT_SECONDS, (answer.seconds, again.seconds, data[:300])
         return answer
 
     def still_serving(self) -> None:

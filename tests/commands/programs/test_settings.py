@@ -72,7 +72,7 @@ async def test_postback_url_from_the_command_works_and_secrets_rotate(
         assert "form or JSON body" in {f.name: f.value for f in reply.fields}["POST"]
         in_body = await client.post(
             "/postback",
-            json={"token": first_secret, "code": seeded.link.code, "txn_id": "P-B"},
+            json={"token": first_secret, "code": seeded.link.code, "txn_id": "P-B", "amount": 5},
         )
         assert in_body.status == 200, await in_body.text()
         rotated = await manager("/program set shop postback-secret new")

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from bot.config import Config, ConfigError, describe, load_config
+from commands.core.invocation import USER_ID_LIMIT
+from commands.core.text import problem
 from commands.core.words import plural
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     console = with_config(
         commands.add_parser("console", help="talk to the bot from this terminal (or a pipe)")
     )
-    console.add_argument("--as", dest="user", metavar="NAME", help="who you are (default: config)")
+    console.add_argument(
+        "--as",
+        dest="user",
+        metavar="NAME",
+        type=_console_user,
+        help=f"who you are, at most {USER_ID_LIMIT} characters (default: config)",
+    )
     console.add_argument("--manager", action="store_true", help="act as a program manager")
     export = with_config(
         commands.add_parser(
@@ -148,6 +156,15 @@ def _positive_seconds(text: str) -> float:
     if not 0 < seconds < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return seconds
+
+
+def _console_user(name: str) -> str:
+    """``--as NAME`` is the console's user id: refused here, in one line, when it could
+    not be stored (the same limit as ``console.user`` in the config)."""
+    reason = problem(name, USER_ID_LIMIT) if name else "is empty"
+    if reason is not None:
+        raise argparse.ArgumentTypeError(f"the name {reason}")
+    return name
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,15 +22,17 @@ from aiohttp import web
 
 from bot.web.pages import NO_STORE, page
 from bot.web.rate_limit import LIMITS, refused
-from bot.web.redirects import MAX_CODE_LENGTH
+from bot.web.redirects import plausible_code
 from bot.web.routes import Route, RouteKind, plain_destination
 from bot.web.state import TRACKING
 from bot.web.visitors import classify, hash_ip
+from commands.core.text import problem
 from commands.tracking.ip_hashes import check_token_matches
 from storage.links import LinkTarget
 
 log = logging.getLogger(__name__)
 
+MAX_TOKEN_LENGTH = 128  # a check token is 64 hex digits; a longer one is wrong unread
 # The token is in the page's own URL: the destination must not receive it as a Referer.
 _HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
@@ -42,7 +44,11 @@ async def link_check(request: web.Request) -> web.StreamResponse:
     tracking = request.app[TRACKING]
     code = request.match_info["code"]
     token = request.query.get("t", "")
-    if len(code) > MAX_CODE_LENGTH or not check_token_matches(tracking.salt, code, token):
+    if (
+        not plausible_code(code)
+        or problem(token, MAX_TOKEN_LENGTH) is not None
+        or not check_token_matches(tracking.salt, code, token)
+    ):
         return _not_found()
     now = tracking.clock()
     route = await tracking.routes.route(code, now)

@@ -18,6 +18,7 @@ from bot.web.rate_limit import LIMITS, refused
 from bot.web.routes import RouteKind, around_click_id, plain_destination
 from bot.web.state import TRACKING
 from bot.web.visitors import classify, referer_host
+from commands.core.text import problem
 from storage.clicks import new_click_id
 from storage.links import LinkTarget
 
@@ -34,7 +35,7 @@ async def redirect(request: web.Request) -> web.StreamResponse:
     tracking = request.app[TRACKING]
     metrics = tracking.metrics
     code = request.match_info["code"]
-    if len(code) > MAX_CODE_LENGTH:
+    if not plausible_code(code):
         metrics.redirects["unknown"] += 1
         return page(404, "Link not found", "This referral link does not exist.")
     now = tracking.clock()
@@ -77,6 +78,16 @@ def _elsewhere(kind: RouteKind, target: LinkTarget) -> web.Response:
     if kind is RouteKind.LANDING:
         return _found(plain_destination(target))
     return page(410, "Offer not available", "This offer is not available right now.")
+
+
+def plausible_code(code: str) -> bool:
+    """Whether ``code`` could be a link code at all, checked before any lookup.
+
+    A path of NUL (``/r/%00``), of bytes that are not UTF-8 or of 10 kB is no code; it
+    must get the same 404 as an unknown one, not reach the database (PostgreSQL refuses
+    NUL in a query parameter, and a 500 would tell a scanner something).
+    """
+    return bool(code) and problem(code, MAX_CODE_LENGTH) is None
 
 
 def destination(target: LinkTarget, click_id: str) -> str:

@@ -18,10 +18,13 @@ from bot.web.click_sinks import ClickSink, InlineSink, ProcessSink
 from bot.web.metrics import Metrics
 from bot.web.routes import RouteCache
 from commands.core.invocation import Services
+from commands.core.text import cleaned
 from commands.tracking.conversions import TrackingRules
 from commands.tracking.ip_hashes import instance_salt
 
 log = logging.getLogger(__name__)
+
+MAX_ADDRESS_LENGTH = 64  # an IPv6 address with a zone is at most 45 characters
 
 
 @dataclass
@@ -108,8 +111,10 @@ class TrackingState:
         """
         address = ""
         if self.config.trust_forwarded_for:
+            # A header's bytes need not be UTF-8 (aiohttp keeps them as surrogates) and
+            # the address is hashed and stored: it is made storable here, at the edge.
             forwarded = request.headers.get("X-Forwarded-For", "")
-            address = forwarded.split(",", 1)[0].strip()
+            address = cleaned(forwarded.split(",", 1)[0], MAX_ADDRESS_LENGTH)
         if not address:
             address = request.remote or ""
         if address[:7].lower() == "::ffff:" and "." in address:

@@ -262,7 +262,8 @@ def _view(program: Program) -> dict[str, Any]:
 )
 async def show_postback(invocation: Invocation, program: str) -> Reply:
     """Shows how a network reports conversions for a program: the postback URL with its
-    secret filled in (a secret is generated the first time), or for hmac and
+    secret filled in (a secret is generated the first time; a POST may send the token in
+    its form or JSON body instead), or for hmac and
     standard-webhooks the address, header and signing secret. Keep it private: anyone with
     the secret can report sales."""
     async with invocation.database.transaction() as store:
@@ -284,6 +285,14 @@ async def show_postback(invocation: Invocation, program: str) -> Reply:
         template = f"{base}?{query}&" + "&".join(f"{k}={v}" for k, v in placeholders.items())
         template += f"&currency={found.currency}"
         fields.append(Field("Postback URL", template, inline=False))
+        fields.append(
+            Field(
+                "POST",
+                "A POST may carry the token and the other fields in a form or JSON body "
+                "instead of the query (token=…); the query wins when both have one.",
+                inline=False,
+            )
+        )
     else:
         fields.append(Field("POST to", f"{base}?program={found.slug}", inline=False))
         if auth.mode == "hmac":

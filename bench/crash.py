@@ -32,7 +32,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.redirect import BROWSER, fresh_database, free_port, seed, wait_healthy
+from bench.redirect import BROWSER, free_port, fresh_database, seed, wait_healthy
 from storage import Database
 from storage.schema import clicks
 
@@ -109,7 +109,7 @@ async def one_run(url: str, code: str, connections: int, workdir: Path) -> Run:
         visitors = [
             asyncio.create_task(_visitor(port, code, answered, stop)) for _ in range(connections)
         ]
-        await asyncio.sleep(random.uniform(2.0, 4.0))  # noqa: S311 - timing, not secrets
+        await asyncio.sleep(random.uniform(2.0, 4.0))
         os.killpg(affbot.pid, signal.SIGKILL)
         killed = time.monotonic()
         stop.set()

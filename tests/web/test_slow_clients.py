@@ -82,7 +82,8 @@ async def test_slow_heads_are_closed_within_the_timeout_and_others_answered(
     async with serving(services, config) as site:
         started = time.monotonic()
         clients = [await slow_client(site.port) for _ in range(300)]
-        feeding = asyncio.create_task(trickle([writer for _, writer in clients]))
+        writers = [writer for _, writer in clients]
+        feeding = asyncio.create_task(trickle(writers))
         try:
             # While all 300 hang on their heads, a normal request is answered at once.
             assert await healthz_seconds(site.port) < 0.5
@@ -94,7 +95,7 @@ async def test_slow_heads_are_closed_within_the_timeout_and_others_answered(
             feeding.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await feeding
-            for _, writer in clients:
+            for writer in writers:
                 writer.close()
         # Trickled header bytes do not extend the timeout.
         assert max(closed) < config.idle_timeout_seconds + 2.0, max(closed)

@@ -8,10 +8,10 @@ batch that fails for an outage is put back and retried instead of being lost; ro
 database refuses are set aside by the writer (``bot.web.click_quarantine``) and counted.
 
 Clicks held here die with the process on kill -9, so the buffer promises that no click
-is held unwritten for longer than ``flush_seconds``: when the oldest unwritten click's
-age plus the time the writer needs for everything waiting would pass 80 % of the window
-(a writer slower than the traffic, a database having a slow moment), redirects wait in
-``catch_up()`` before answering. That paces the traffic to what the writer can commit
+is held unwritten for longer than ``flush_seconds``: when the writer would need more than
+80 % of the window for what is waiting, or the oldest unwritten click is already that
+old (a writer slower than the traffic, a database having a slow moment), redirects wait
+in ``catch_up()`` before answering. That paces the traffic to what the writer can commit
 instead of letting a backlog grow. If the writer makes no progress for a whole window (a
 database outage), redirects are answered anyway and the clicks held as before: an outage
 must not strand visitors, and that wait is counted in ``/metrics``.
@@ -77,6 +77,7 @@ class ClickBuffer:
         self._pending_ids: set[str] = set()
         self._in_flight = 0  # taken from _pending, not yet committed
         self._in_flight_since: float | None = None  # arrival of its oldest click
+        self._writing_since = 0.0  # when the batch in flight was handed to the sink
         self._seconds_per_click = INITIAL_SECONDS_PER_CLICK
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -123,13 +124,23 @@ class ClickBuffer:
             self._wake.set()
 
     def behind(self) -> bool:
-        """Whether a click answered now might still be unwritten a window from now: the
-        oldest unwritten click's age plus the writer's estimated time for the backlog
-        passes the budget (80 % of ``flush_seconds``)."""
+        """Whether a click answered now might still be unwritten a window from now.
+
+        Two signs, either one enough: everything waiting (what is left of the batch in
+        flight, then the rest, at the writer's measured pace per click) would take longer
+        than the budget (80 % of ``flush_seconds``), so a click joining the queue now would
+        be written too late; or the oldest unwritten click is already that old, so the
+        writer is not keeping its pace at all.
+        """
         if not self._in_flight and not self._pending:
             return False
-        backlog = (len(self._pending) + self._in_flight) * self._seconds_per_click
-        return self.oldest_seconds() + backlog >= self._budget_seconds
+        if self.oldest_seconds() >= self._budget_seconds:
+            return True
+        pace = self._seconds_per_click
+        ahead = len(self._pending) * pace
+        if self._in_flight:
+            ahead += max(0.0, self._in_flight * pace - (time.monotonic() - self._writing_since))
+        return ahead >= self._budget_seconds
 
     async def catch_up(self) -> None:
         """Wait until the buffer is no longer ``behind``, for at most one flush window.
@@ -150,8 +161,16 @@ class ClickBuffer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), timeout=remaining)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Get the sink ready, then start writing in the background.
+
+        Ready first: a click writer process takes a second or more to start on a loaded
+        machine, and clicks answered meanwhile would wait longer than the window (found
+        by ``python -m bench crash``: every click of a run killed early was lost).
+        """
         if self._task is None:
+            async with self._lock:
+                await self._sink.open()
             self._task = asyncio.create_task(self._run(), name="click-buffer")
 
     async def stop(self) -> None:
@@ -209,7 +228,7 @@ class ClickBuffer:
         arrived = self._arrived[: len(batch)]
         del self._pending[: len(batch)]
         del self._arrived[: len(batch)]
-        started = time.perf_counter()
+        started = self._writing_since = time.monotonic()
         self._in_flight = len(batch)
         self._in_flight_since = arrived[0]
         try:
@@ -226,7 +245,7 @@ class ClickBuffer:
         finally:
             self._in_flight = 0
             self._in_flight_since = None
-        elapsed = time.perf_counter() - started
+        elapsed = time.monotonic() - started
         self._metrics.flush_seconds.observe(elapsed)
         if len(batch) >= ESTIMATE_MIN_BATCH:
             self._seconds_per_click = 0.7 * self._seconds_per_click + 0.3 * elapsed / len(batch)
@@ -243,8 +262,6 @@ class ClickBuffer:
         self._arrived[:0] = arrived
 
     async def _run(self) -> None:
-        async with self._lock:
-            await self._sink.open()
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._until_due())

@@ -37,6 +37,8 @@ WRITER_MODULE = "bot.web.click_writer"
 ATTEMPTS = 3  # child starts per batch before the batch is given back to the buffer
 STOP_SECONDS = 30.0  # a graceful child exits as soon as its input ends
 REAP_SECONDS = 2.0  # for a child whose output ended to finish exiting
+READY = 0  # the sequence number of the child's "set up" answer; batches count from 1
+READY_SECONDS = 60.0  # for a child starting on a loaded machine to say it is ready
 
 
 class ClickSink(Protocol):
@@ -113,10 +115,21 @@ class ProcessSink:
         return process.pid if process is not None and process.returncode is None else None
 
     async def open(self) -> None:
+        """Start the child and wait until it says it is set up (``0 ok``).
+
+        The tracking server opens its port only after this, so no click waits in the
+        buffer for Python's imports in the child.
+        """
         try:
-            await self._running()
-        except OSError:
-            log.exception("could not start the click writer process; will try again")
+            process = await self._running()
+            stdin, stdout = _pipes(process)
+            await stdin.drain()
+            line = await asyncio.wait_for(stdout.readline(), timeout=READY_SECONDS)
+        except (OSError, TimeoutError):
+            log.exception("the click writer process did not start; will try again")
+            return
+        if line.strip() != f"{READY} ok".encode():
+            log.error("click writer process %s answered %r to its setup", process.pid, line)
 
     async def write(self, batch: list[ClickRow]) -> Counter[str]:
         for attempt in range(1, ATTEMPTS + 1):

@@ -87,7 +87,7 @@ class TrackingState:
         )
         self.rules = replace(self.rules, ip_salt=self.salt)
         self.buffer.use_salt(self.salt)
-        self.buffer.start()
+        await self.buffer.start()
 
     async def close(self) -> None:
         """Write every buffered click (runs on SIGINT/SIGTERM via the app's cleanup)."""

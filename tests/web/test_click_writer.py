@@ -71,7 +71,7 @@ async def test_clicks_reach_the_database_with_their_exact_times(database: Databa
     ]
     sent = [visit(seeded.link.id, at) for at in times]
     buffer, sink, metrics = process_buffer(database)
-    buffer.start()
+    await buffer.start()
     for one in sent:
         buffer.add(click_row(one))
     assert await buffer.flush()
@@ -118,7 +118,7 @@ async def test_a_killed_child_is_restarted_and_no_click_is_lost_or_doubled(
 ) -> None:
     seeded = await seed(database)
     buffer, sink, metrics = process_buffer(database, batch_size=20)
-    buffer.start()
+    await buffer.start()
     sent: list[NewClick] = []
     killed: list[int] = []
     for round_number in range(6):

@@ -3,13 +3,13 @@
 A redirect must not wait for a database write, and SQLite pays a thread hop per awaited
 call, so clicks are collected here and written by a background task with one
 ``executemany`` per batch in one transaction: when ``batch_size`` clicks are waiting, when
-the oldest waiting click is half a flush window old, and always when the server stops. A
+the oldest waiting click is 30 % of a flush window old, and always when the server stops. A
 batch that fails for an outage is put back and retried instead of being lost; rows the
 database refuses are set aside by the writer (``bot.web.click_quarantine``) and counted.
 
 Clicks held here die with the process on kill -9, so the buffer promises that no click
 is held unwritten for longer than ``flush_seconds``: when the writer would need more than
-80 % of the window for what is waiting, or the oldest unwritten click is already that
+60 % of the window for what is waiting, or the oldest unwritten click is already that
 old (a writer slower than the traffic, a database having a slow moment), redirects wait
 in ``catch_up()`` before answering. That paces the traffic to what the writer can commit
 instead of letting a backlog grow. If the writer makes no progress for a whole window (a
@@ -43,9 +43,11 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 1_000_000
 SHUTDOWN_ATTEMPTS = 5
 # The oldest waiting click is written once it is this share of the flush window old...
-DUE_SHARE = 0.5
-# ...and redirects wait once its age plus the writer's backlog would pass this share.
-BUDGET_SHARE = 0.8
+DUE_SHARE = 0.3
+# ...and redirects wait once the writer's queue, or the oldest click's age, passes this
+# share: the rest of the window is the margin for the batch in flight (0.8 let a click on
+# PostgreSQL reach 1.12 s in one of 20 kills).
+BUDGET_SHARE = 0.6
 # Writer cost per click before any batch was measured (``python -m bench writer``: 7-17
 # µs); batches smaller than this are mostly fixed cost and do not update the estimate.
 INITIAL_SECONDS_PER_CLICK = 20e-6
@@ -128,7 +130,7 @@ class ClickBuffer:
 
         Two signs, either one enough: everything waiting (what is left of the batch in
         flight, then the rest, at the writer's measured pace per click) would take longer
-        than the budget (80 % of ``flush_seconds``), so a click joining the queue now would
+        than the budget (60 % of ``flush_seconds``), so a click joining the queue now would
         be written too late; or the oldest unwritten click is already that old, so the
         writer is not keeping its pace at all.
         """

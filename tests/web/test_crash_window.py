@@ -58,7 +58,9 @@ def sqlite_only(database: Database) -> None:
         pytest.skip("SQLite's write lock is the stalled writer a test can hold")
 
 
-async def test_a_click_is_written_half_a_window_after_it_arrived(database: Database) -> None:
+async def test_a_click_is_written_soon_after_it_arrived_not_a_window_after_the_last_flush(
+    database: Database,
+) -> None:
     seeded = await seed(database)
     buffer = await started_buffer(database, Metrics())
     try:
@@ -73,7 +75,7 @@ async def test_a_click_is_written_half_a_window_after_it_arrived(database: Datab
         written = time.monotonic() - arrived
     finally:
         await buffer.stop()
-    assert WINDOW / 2 <= written < WINDOW, written
+    assert WINDOW * 0.3 <= written < WINDOW, written  # due at 30 %; never a whole window
     assert await stored_ids(database) == [click_id]
 
 

@@ -3,7 +3,8 @@
 ``redirect`` compares the tracking server with a bare aiohttp app (redirects and
 postbacks); ``fanout`` delivers a broadcast through a rate-limited fake platform;
 ``writer`` times the click writer's pipeline against plain SQLite inserts; ``backup`` times
-``affbot db backup`` of a large SQLite database under redirect and postback load.
+``affbot db backup`` of a large SQLite database under redirect and postback load; ``crash``
+kills the server under load and measures how old the oldest lost click was.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def main(argv: list[str]) -> int:
         from bench import writer
 
         return writer.main(argv[1:])
+    if argv and argv[0] == "crash":
+        from bench import crash
+
+        return crash.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     redirect = commands.add_parser(
@@ -36,6 +41,7 @@ def main(argv: list[str]) -> int:
     commands.add_parser("fanout", help="outbox delivery through a rate-limited fake platform")
     commands.add_parser("writer", help="the click writer's CPU per click against bare SQLite")
     commands.add_parser("backup", help="affbot db backup of a large database under load")
+    commands.add_parser("crash", help="clicks lost to kill -9 under load: the loss window")
     redirect.add_argument("--seconds", type=float, default=2.0, help="per server per round")
     redirect.add_argument("--rounds", type=int, default=8)
     redirect.add_argument("--connections", type=int, default=32)

@@ -33,6 +33,7 @@ from bot.delivery.standalone import delivered_platforms
 from bot.delivery.supervisor import DeliveryProcess
 from bot.scheduler import ScheduleService, audiences_from_config, default_schedules
 from bot.web import build_web_app
+from bot.web.listener import TrackingSite, tracking_runner
 from commands.core import catalog
 from commands.core.cooldown import CommandLimits
 from commands.core.dispatcher import Dispatcher
@@ -165,14 +166,14 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
         # The app's cleanup flushes the click buffer, so runner.cleanup() loses no click.
         web_app = build_web_app(core.services, config.tracking, core.rules)
         telegram = _telegram_adapter(config, core, web_app) if "telegram" in platforms else None
-        runner = web.AppRunner(web_app, access_log=None)
+        runner = tracking_runner(web_app, config.web)
         await runner.setup()
         tasks: list[asyncio.Task[None]] = []
         senders: list[Sender] = []  # one outbox sender per chat adapter delivering here
         child = DeliveryProcess(config) if _delivers_elsewhere(config) else None
         background: Background | None = None
         try:
-            await web.TCPSite(runner, config.web.host, config.web.port).start()
+            await TrackingSite(runner, config.web).start()
             for host, port, *_ in runner.addresses:
                 log.info("tracking server listening on http://%s:%s", host, port)
             log.info("referral links use %s", config.web.public_base_url)

@@ -89,6 +89,11 @@ class WebConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_base_url: str = "http://127.0.0.1:8080"
+    # A connection without a complete request head this long after opening (or after its
+    # last response) is closed; see bot.web.listener.
+    idle_timeout_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # Connections open at once from one client address (0: no limit).
+    max_connections_per_address: int = Field(default=64, ge=0, le=1_000_000)
 
     @field_validator("public_base_url")
     @classmethod

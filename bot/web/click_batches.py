@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import logging
 import marshal
+from collections import Counter
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bot.web.click_quarantine import Quarantine, row_fault
 from bot.web.visitors import hash_ip, hash_network
 from commands.fraud.clicks import ScreeningMemory, screen_clicks
 from commands.fraud.rules import FraudRules
@@ -101,6 +103,7 @@ class BatchWriter:
         fraud: FraudRules | None = None,
         writer: contextlib.AbstractAsyncContextManager[object] | None = None,
         salt: str = "",
+        quarantine: Quarantine | None = None,
     ) -> None:
         self._database = database
         self.salt = salt  # hashes the addresses of visits (see ``visit_row``)
@@ -108,8 +111,45 @@ class BatchWriter:
         self._writer = writer or contextlib.nullcontext()
         self._screening = ScreeningMemory()
         self._badged_links: set[int] = set()
+        self._quarantine = quarantine or Quarantine()
 
-    async def write(self, rows: Sequence[Sequence[Any]]) -> None:
+    async def write(self, rows: Sequence[Sequence[Any]]) -> Counter[str]:
+        """Write the batch; rows the database refuses are split off and set aside.
+
+        A batch that fails because of its contents (``click_quarantine.row_fault``) is
+        halved and each half written on its own, down to the single rows that fail,
+        which are quarantined: one bad row costs about two transactions per halving, and
+        never the other clicks. Any other failure (an outage) raises with the whole batch
+        unwritten from the caller's point of view; halves committed before it are
+        recognised when the batch is sent again (see ``write_all``).
+
+        Returns:
+            How many rows were set aside, by kind of refusal (empty almost always).
+
+        Raises:
+            Exception: whatever kept the clicks from being committed, when it was not
+                the rows' fault.
+        """
+        quarantined: Counter[str] = Counter()
+        await self._write_or_split(list(rows), quarantined)
+        return quarantined
+
+    async def _write_or_split(self, rows: list[Sequence[Any]], quarantined: Counter[str]) -> None:
+        try:
+            await self.write_all(rows)
+        except Exception as error:
+            kind = row_fault(error)
+            if kind is None:
+                raise
+            if len(rows) == 1:
+                self._quarantine.add(kind, rows[0], error)
+                quarantined[kind] += 1
+                return
+            middle = len(rows) // 2
+            await self._write_or_split(rows[:middle], quarantined)
+            await self._write_or_split(rows[middle:], quarantined)
+
+    async def write_all(self, rows: Sequence[Sequence[Any]]) -> None:
         """Hash the batch's visits, then in one transaction store its clicks, screen them
         and award first-click badges.
 

@@ -7,12 +7,13 @@ answering redirects. ``ProcessSink`` hands each batch to
 ``python -m bot.web.click_writer`` over a pipe, so the pipeline runs on another core and
 the server's share per click is one tuple and its part of a ``marshal`` frame.
 
-Both sinks have one contract: ``write(batch)`` returns once the batch is committed and
-raises when it was not, so the buffer keeps the clicks ``held`` until then and retries a
-failed batch. ``ProcessSink`` writes one batch at a time (the buffer's lock already
-serialises them) and survives its child: a child that dies is restarted and the batch
-resent; a resend of a batch committed just before the death inserts nothing twice
-(``clicks.add_many`` skips a known ``click_id``).
+Both sinks have one contract: ``write(batch)`` returns once the batch is committed (with
+the count of rows the database refused and that were set aside, see
+``bot.web.click_quarantine``) and raises when it was not, so the buffer keeps the clicks
+``held`` until then and retries a failed batch. ``ProcessSink`` writes one batch at a
+time (the buffer's lock already serialises them) and survives its child: a child that
+dies is restarted and the batch resent; a resend of a batch committed just before the
+death inserts nothing twice (``clicks.add_many`` skips a known ``click_id``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import contextlib
 import dataclasses
 import logging
 import sys
+from collections import Counter
 from typing import Protocol
 
 from bot.web.click_batches import BatchWriter, ClickRow, encode_frame
+from bot.web.click_quarantine import decode_counts
 from commands.fraud.rules import FraudRules
 from storage import Database
 
@@ -34,6 +37,8 @@ WRITER_MODULE = "bot.web.click_writer"
 ATTEMPTS = 3  # child starts per batch before the batch is given back to the buffer
 STOP_SECONDS = 30.0  # a graceful child exits as soon as its input ends
 REAP_SECONDS = 2.0  # for a child whose output ended to finish exiting
+READY = 0  # the sequence number of the child's "set up" answer; batches count from 1
+READY_SECONDS = 60.0  # for a child starting on a loaded machine to say it is ready
 
 
 class ClickSink(Protocol):
@@ -43,8 +48,9 @@ class ClickSink(Protocol):
     async def open(self) -> None:
         """Get ready to write (errors are logged; ``write`` tries again)."""
 
-    async def write(self, batch: list[ClickRow]) -> None:
-        """Return once the batch is committed; raise if it was not."""
+    async def write(self, batch: list[ClickRow]) -> Counter[str]:
+        """Return once the batch is committed, with the rows set aside by kind; raise if it
+        was not."""
 
     async def close(self) -> None:
         """Release what ``open`` took; called after the last ``write``."""
@@ -67,8 +73,8 @@ class InlineSink:
     async def open(self) -> None:
         return None
 
-    async def write(self, batch: list[ClickRow]) -> None:
-        await self._writer.write(batch)
+    async def write(self, batch: list[ClickRow]) -> Counter[str]:
+        return await self._writer.write(batch)
 
     async def close(self) -> None:
         return None
@@ -109,20 +115,32 @@ class ProcessSink:
         return process.pid if process is not None and process.returncode is None else None
 
     async def open(self) -> None:
-        try:
-            await self._running()
-        except OSError:
-            log.exception("could not start the click writer process; will try again")
+        """Start the child and wait until it says it is set up (``0 ok``).
 
-    async def write(self, batch: list[ClickRow]) -> None:
+        The tracking server opens its port only after this, so no click waits in the
+        buffer for Python's imports in the child.
+        """
+        try:
+            process = await self._running()
+            stdin, stdout = _pipes(process)
+            await stdin.drain()
+            line = await asyncio.wait_for(stdout.readline(), timeout=READY_SECONDS)
+        except (OSError, TimeoutError):
+            log.exception("the click writer process did not start; will try again")
+            return
+        if line.strip() != f"{READY} ok".encode():
+            log.error("click writer process %s answered %r to its setup", process.pid, line)
+
+    async def write(self, batch: list[ClickRow]) -> Counter[str]:
         for attempt in range(1, ATTEMPTS + 1):
             process = await self._running()
             self._sequence += 1
             sequence = self._sequence
             # The buffer holds rows in wire format already: one marshal call per batch.
-            status = await self._exchange(process, encode_frame((sequence, batch)), sequence)
+            answer = await self._exchange(process, encode_frame((sequence, batch)), sequence)
+            status, _, quarantined = (answer or "").partition(" ")
             if status == "ok":
-                return
+                return decode_counts(quarantined)
             if status == "error":
                 raise BatchRejected(f"the click writer could not write {len(batch)} clicks")
             code = await self._reap(process)
@@ -196,8 +214,9 @@ class ProcessSink:
     async def _exchange(
         self, process: asyncio.subprocess.Process, frame: bytes, sequence: int
     ) -> str | None:
-        """Send one batch and read its acknowledgement: ``ok``, ``error``, or ``None`` when
-        the child is gone (or talks nonsense, and is killed for it)."""
+        """Send one batch and read its acknowledgement: ``ok`` (and what was set aside),
+        ``error``, or ``None`` when the child is gone (or talks nonsense, and is killed
+        for it)."""
         stdin, stdout = _pipes(process)
         try:
             stdin.write(frame)
@@ -207,7 +226,7 @@ class ProcessSink:
                 if not line:
                     return None
                 answered, _, status = line.decode("ascii", "replace").strip().partition(" ")
-                if not answered.isdigit() or status not in {"ok", "error"}:
+                if not answered.isdigit() or status.partition(" ")[0] not in {"ok", "error"}:
                     log.error("click writer process %s answered %r", process.pid, line)
                     process.kill()
                     return None

@@ -3,7 +3,10 @@
 It reads frames from stdin (see ``bot.web.click_batches``): first its setup (database,
 fraud rules, log level), then ``(sequence, rows)`` batches, each written by a
 ``BatchWriter`` and answered on stdout with one line, ``<sequence> ok`` once committed
-or ``<sequence> error`` when not (the server keeps those clicks and sends them again).
+(followed by ``kind=count`` words when rows the database refused were set aside, see
+``bot.web.click_quarantine``) or ``<sequence> error`` when not (the server keeps those
+clicks and sends them again). Once set up (imports done, database reached) it answers
+``0 ok``, which the server waits for before it accepts clicks.
 It exits 0 when its input ends, which is how the server stops it, and also what happens
 when the server dies. SIGINT and SIGTERM are ignored: a terminal's Ctrl-C or a service
 manager's stop reaches the whole process group, and the server must be the one to decide
@@ -21,6 +24,8 @@ from typing import Any, BinaryIO
 
 from bot.priority import run_as_background
 from bot.web.click_batches import BatchWriter, read_frame
+from bot.web.click_quarantine import encode_counts
+from bot.web.click_sinks import READY
 from commands.fraud.rules import FraudRules
 from storage import Database
 
@@ -40,17 +45,22 @@ async def serve(reader: asyncio.StreamReader, acks: BinaryIO) -> int:
     )
     database = Database.connect(setup["url"], schema=setup["schema"])
     writer = BatchWriter(database, fraud=_fraud(setup["fraud"]), salt=setup["salt"])
+    try:
+        await database.ping()  # connected before the server counts on this writer
+    except Exception:
+        log.exception("click writer: the database does not answer yet; batches will retry")
+    acks.write(f"{READY} ok\n".encode())
     log.debug("click writer ready")
     try:
         while (frame := await read_frame(reader)) is not None:
             sequence, rows = frame
             try:
-                await writer.write(rows)
+                quarantined = await writer.write(rows)
             except Exception:
                 log.exception("writing %s clicks failed; the server sends them again", len(rows))
                 status = "error"
             else:
-                status = "ok"
+                status = f"ok {encode_counts(quarantined)}".rstrip()
             try:
                 acks.write(f"{sequence} {status}\n".encode())
             except BrokenPipeError:

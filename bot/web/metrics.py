@@ -51,9 +51,13 @@ class Metrics(Collector):
         self.postbacks: Counter[str] = Counter()
         self.clicks_written = 0
         self.click_write_failures = 0
+        self.clicks_quarantined: Counter[str] = Counter()  # refused rows set aside, by kind
+        self.click_backpressure_waits = 0
+        self.click_backpressure_timeouts = 0
         self.rate_limited = 0
         self.flush_seconds = Histogram(FLUSH_BUCKETS)
         self.buffer_depth: Callable[[], int] = lambda: 0
+        self.buffer_oldest_seconds: Callable[[], float] = lambda: 0.0
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -84,6 +88,22 @@ class Metrics(Collector):
             "Click batches that failed to write.",
             value=self.click_write_failures,
         )
+        yield _labelled(
+            "affbot_clicks_quarantined_total",
+            "Clicks the database refused, set aside so the rest of their batch is written.",
+            "kind",
+            self.clicks_quarantined,
+        )
+        yield CounterMetricFamily(
+            "affbot_click_backpressure_waits_total",
+            "Redirects that waited for the click writer to catch up before answering.",
+            value=self.click_backpressure_waits,
+        )
+        yield CounterMetricFamily(
+            "affbot_click_backpressure_timeouts_total",
+            "Redirects answered after a flush window of waiting for a stalled click writer.",
+            value=self.click_backpressure_timeouts,
+        )
         yield CounterMetricFamily(
             "affbot_rate_limited_total",
             "Requests answered 429 by the per-address limits.",
@@ -93,6 +113,11 @@ class Metrics(Collector):
             "affbot_click_buffer_depth",
             "Clicks waiting in memory to be written.",
             value=self.buffer_depth(),
+        )
+        yield GaugeMetricFamily(
+            "affbot_click_buffer_oldest_seconds",
+            "Age of the oldest click not yet written (what a kill -9 would lose).",
+            value=self.buffer_oldest_seconds(),
         )
         histogram = self.flush_seconds
         buckets = [

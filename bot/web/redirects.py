@@ -2,7 +2,8 @@
 
 The Location is always built from a URL a manager configured (validated when set); the
 query string of the request is never copied into it, so the server is no open redirect.
-Clicks go to the in-memory buffer; the response never waits for the database.
+Clicks go to the in-memory buffer; the response waits only when the click writer has fallen
+behind (``ClickBuffer.behind``), which bounds what a crash can lose.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ async def redirect(request: web.Request) -> web.StreamResponse:
     if (limited := refused(request, request.app[LIMITS].redirects, postback=False)) is not None:
         return limited
     tracking = request.app[TRACKING]
+    if tracking.buffer.behind():  # pace visitors to the click writer (see click_buffer)
+        await tracking.buffer.catch_up()
     metrics = tracking.metrics
     code = request.match_info["code"]
     if not plausible_code(code):

@@ -91,7 +91,7 @@ class TrackingState:
         )
         self.rules = replace(self.rules, ip_salt=self.salt)
         self.buffer.use_salt(self.salt)
-        self.buffer.start()
+        await self.buffer.start()
         # A pause, suspension or cap set by a command in this process reaches the next click.
         self._unsubscribe = self.services.link_changes.subscribe(self.routes.forget)
 

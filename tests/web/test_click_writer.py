@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from bot.config import TrackingConfig
 from bot.web import TRACKING, build_web_app
@@ -24,7 +24,7 @@ from storage import Database
 from storage.clicks import NewClick, new_click, new_click_id
 from storage.schema import clicks, fraud_click_counters, links, outbox
 from tests.processes import gone
-from tests.tracking_support import EARLY, Seeded, running, seed
+from tests.tracking_support import Seeded, running, seed
 from tests.web.test_postback_auth import click
 
 PROCESS = TrackingConfig(
@@ -71,7 +71,7 @@ async def test_clicks_reach_the_database_with_their_exact_times(database: Databa
     ]
     sent = [visit(seeded.link.id, at) for at in times]
     buffer, sink, metrics = process_buffer(database)
-    buffer.start()
+    await buffer.start()
     for one in sent:
         buffer.add(click_row(one))
     assert await buffer.flush()
@@ -118,7 +118,7 @@ async def test_a_killed_child_is_restarted_and_no_click_is_lost_or_doubled(
 ) -> None:
     seeded = await seed(database)
     buffer, sink, metrics = process_buffer(database, batch_size=20)
-    buffer.start()
+    await buffer.start()
     sent: list[NewClick] = []
     killed: list[int] = []
     for round_number in range(6):
@@ -160,35 +160,28 @@ async def test_a_child_that_died_while_idle_is_replaced(database: Database) -> N
     await buffer.stop()
 
 
-async def test_a_batch_the_child_cannot_write_is_kept_and_retried(database: Database) -> None:
+async def test_a_row_the_child_cannot_write_is_set_aside_and_the_rest_written(
+    database: Database,
+) -> None:
+    """A click whose link does not exist fails its batch's foreign key; it used to keep the
+    whole batch (and every later one) unwritten. Now it alone is set aside and counted."""
     seeded = await seed(database)
-    late_link = 987_654
     buffer, sink, metrics = process_buffer(database)
-    good, early = visit(seeded.link.id), visit(late_link)  # its link does not exist yet
-    buffer.add(click_row(good))
-    buffer.add(click_row(early))
-    assert not await buffer.flush()  # the foreign key fails the whole batch
-    assert metrics.click_write_failures == 1
-    assert buffer.holds(early.click_id)
-    assert buffer.holds(good.click_id)
-    assert buffer.depth() == 2
-    assert await stored_ids(database) == []
-    pid = sink.pid
-    async with database.transaction() as store:
-        await store.connection.execute(
-            insert(links).values(
-                id=late_link,
-                code="late",
-                affiliate_id=seeded.affiliate.id,
-                program_id=seeded.program.id,
-                campaign="late",
-                created_at=EARLY,
-            )
-        )
+    good, orphan, later = visit(seeded.link.id), visit(987_654), visit(seeded.link.id)
+    for row in (good, orphan, later):
+        buffer.add(click_row(row))
     assert await buffer.flush()
-    assert sink.pid == pid  # an error answer is not a crash: same child
-    assert sorted(await stored_ids(database)) == sorted([good.click_id, early.click_id])
+    pid = sink.pid
+    assert sorted(await stored_ids(database)) == sorted([good.click_id, later.click_id])
+    assert not buffer.holds(orphan.click_id)
     assert buffer.depth() == 0
+    assert sum(metrics.clicks_quarantined.values()) == 1
+    assert metrics.clicks_written == 2
+    assert metrics.click_write_failures == 0
+    buffer.add(click_row(next_one := visit(seeded.link.id)))
+    assert await buffer.flush()
+    assert sink.pid == pid  # a refused row is not a crash: same child
+    assert next_one.click_id in await stored_ids(database)
     await buffer.stop()
 
 

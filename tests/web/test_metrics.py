@@ -52,8 +52,12 @@ async def test_every_metric_counts_what_the_server_answered(
         "affbot_postbacks": "counter",
         "affbot_clicks_written": "counter",
         "affbot_click_write_failures": "counter",
+        "affbot_clicks_quarantined": "counter",
+        "affbot_click_backpressure_waits": "counter",
+        "affbot_click_backpressure_timeouts": "counter",
         "affbot_rate_limited": "counter",
         "affbot_click_buffer_depth": "gauge",
+        "affbot_click_buffer_oldest_seconds": "gauge",
         "affbot_click_flush_seconds": "histogram",
     }
     assert before.value("affbot_clicks_written_total") == 0
@@ -74,6 +78,8 @@ async def test_every_metric_counts_what_the_server_answered(
     assert after.value("affbot_click_write_failures_total") == 0
     assert after.value("affbot_rate_limited_total") == 0
     assert after.value("affbot_click_buffer_depth") == 0
+    assert after.value("affbot_click_buffer_oldest_seconds") == 0
+    assert after.value("affbot_click_backpressure_waits_total") == 0
     assert after.value("affbot_click_flush_seconds_count") == 1
     assert after.value("affbot_click_flush_seconds_bucket", le="+Inf") == 1
     assert 0 < after.value("affbot_click_flush_seconds_sum") <= 5

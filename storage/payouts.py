@@ -123,7 +123,7 @@ class PayoutRepository:
                 total(and_(approved, ~released)).label("held"),
                 total(and_(approved, released)).label("payable"),
                 total(and_(earning, conversions.c.status == "paid")).label("paid"),
-                total(conversions.c.status == "reversed").label("reversed"),
+                total(and_(earning, conversions.c.status == "reversed")).label("reversed"),
                 # Held conversions that earned nothing (0 commission) release no money.
                 func.min(
                     case((and_(approved, ~released, amount > 0), conversions.c.occurred_at))

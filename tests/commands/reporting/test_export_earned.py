@@ -48,3 +48,27 @@ async def test_over_cap_conversions_export_zero_commission_with_the_reason(
     assert earnings.table.rows == (
         ("shop", "0.00 USD", "0.00 USD", "20.00 USD", "0.00 USD", "0.00 USD"),
     )
+
+
+async def test_a_reversed_over_cap_conversion_reverses_nothing_in_earnings(
+    database: Database, clock: Clock, manager: Chat, alice: Chat
+) -> None:
+    # Found by the model-based test: /earnings showed the commission of an over-cap sale
+    # that earned nothing under "reversed" once the network reversed it.
+    seeded = await seed(database)
+    await manager("/program edit shop --holding-days 0")
+    await manager("/cap set shop 1 month conversions pause")
+    clock.advance(minutes=1)
+    for n in range(2):
+        fields = {"code": seeded.link.code, "txn_id": f"R-{n}", "amount": "100"}
+        await record_conversion(
+            database, seeded.program, {**fields, "status": "approved"}, now=clock(), rules=RULES
+        )
+    clock.advance(minutes=1)
+    over = {"code": seeded.link.code, "txn_id": "R-1", "amount": "100", "status": "reversed"}
+    await record_conversion(database, seeded.program, over, now=clock(), rules=RULES)
+    earnings = await alice("/earnings")
+    assert earnings.table is not None
+    assert earnings.table.rows == (
+        ("shop", "0.00 USD", "0.00 USD", "10.00 USD", "0.00 USD", "0.00 USD"),
+    )

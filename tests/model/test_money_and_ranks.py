@@ -167,6 +167,7 @@ class Affiliates(RuleBasedStateMachine):
         for user in enrolled:
             self.join(user)
             self.approve(user)
+            self.run(self._ensure_link(user))  # shared before anything else happens
 
     @rule(user=users)
     def join(self, user: str) -> None:
@@ -186,14 +187,22 @@ class Affiliates(RuleBasedStateMachine):
             member.membership = "approved"
         self.tick()
 
-    @precondition(lambda self: any(m.membership != "none" for m in self.model.members.values()))
-    @rule(user=users, suspend=st.booleans())
-    def suspend_or_reinstate(self, user: str, suspend: bool) -> None:
+    @rule(user=users)
+    def suspend(self, user: str) -> None:
         member = self.model.members[user]
-        if member.membership != "none" and member.suspended != suspend:
-            command = "suspend" if suspend else "reinstate"
-            self.run(self.manager(f"/{command} console:{user}"))
-            member.suspended = suspend
+        if member.membership != "none" and not member.suspended:
+            reply = self.run(self.manager(f"/suspend console:{user}"))
+            assert reply.text.startswith(f"Suspended #{self.ids[user]} "), reply
+            member.suspended = True
+        self.tick()
+
+    @rule(user=users)
+    def reinstate(self, user: str) -> None:
+        member = self.model.members[user]
+        if member.suspended:
+            reply = self.run(self.manager(f"/reinstate console:{user}"))
+            assert reply.text.startswith(f"Reinstated #{self.ids[user]} "), reply
+            member.suspended = False
         self.tick()
 
     @rule(user=users, hidden=st.booleans())
@@ -340,7 +349,7 @@ class Affiliates(RuleBasedStateMachine):
         amount = f"{limit}" if metric == "conversions" else f"{limit * 2}.00"
         scope = " --per-affiliate" if per_affiliate else ""
         reply = self.run(self.manager(f"/cap set shop {amount} {period} {metric} fallback{scope}"))
-        assert reply.title is not None or "cap" in reply.text.lower(), reply
+        assert reply.title == "Cap set for Shop", reply
         value = limit if metric == "conversions" else limit * 200
         key = "affiliate" if per_affiliate else "program"
         self.model.caps[key] = Cap(value, metric, period)  # type: ignore[arg-type]
@@ -352,7 +361,8 @@ class Affiliates(RuleBasedStateMachine):
         key = "affiliate" if per_affiliate else "program"
         if key in self.model.caps:
             scope = " --per-affiliate" if per_affiliate else ""
-            self.run(self.manager(f"/cap off shop{scope}"))
+            reply = self.run(self.manager(f"/cap off shop{scope}"))
+            assert reply.title == "Cap removed from Shop", reply
             del self.model.caps[key]
         self.tick()
 

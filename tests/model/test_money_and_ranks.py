@@ -282,9 +282,10 @@ class Affiliates(RuleBasedStateMachine):
     @precondition(lambda self: any(c.kind == "sale" for c in self.model.conversions.values()))
     @rule(data=st.data())
     def network_retries(self, data: st.DataObject) -> None:
-        """The network sends the last postback of a known sale again (same txn_id)."""
+        """The network sends a postback of a known sale again (same txn_id and status): the
+        last one, or a late retry of an earlier status."""
         txn = data.draw(self._known_sales())
-        self._postback_again(txn, self.model.conversions[txn].history[-1])
+        self._postback_again(txn, data.draw(st.sampled_from(self.model.conversions[txn].history)))
 
     def _known_sales(self) -> st.SearchStrategy[str]:
         return st.sampled_from(

@@ -2,7 +2,8 @@
 
 ``redirect`` compares the tracking server with a bare aiohttp app (redirects and
 postbacks); ``fanout`` delivers a broadcast through a rate-limited fake platform;
-``writer`` times the click writer's pipeline against plain SQLite inserts.
+``writer`` times the click writer's pipeline against plain SQLite inserts; ``backup`` times
+``affbot db backup`` of a large SQLite database under redirect and postback load.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ def main(argv: list[str]) -> int:
         from bench import fanout
 
         return fanout.main(argv[1:])
+    if argv and argv[0] == "backup":
+        from bench import backup
+
+        return backup.main(argv[1:])
     if argv and argv[0] == "writer":
         from bench import writer
 
@@ -30,6 +35,7 @@ def main(argv: list[str]) -> int:
     )
     commands.add_parser("fanout", help="outbox delivery through a rate-limited fake platform")
     commands.add_parser("writer", help="the click writer's CPU per click against bare SQLite")
+    commands.add_parser("backup", help="affbot db backup of a large database under load")
     redirect.add_argument("--seconds", type=float, default=2.0, help="per server per round")
     redirect.add_argument("--rounds", type=int, default=8)
     redirect.add_argument("--connections", type=int, default=32)

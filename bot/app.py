@@ -9,20 +9,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import stat
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
 from aiohttp import web
 
+from bot.adapters.console import ANNOUNCEMENTS as CONSOLE_ANNOUNCEMENTS
+from bot.adapters.console import PLATFORM as CONSOLE
 from bot.adapters.console import ConsoleAdapter
 from bot.adapters.console_delivery import ConsoleSender
 from bot.adapters.delivery import Sender, TargetKind
 from bot.config import Config
-from bot.delivery.runtime import DeliveryService
+from bot.database_check import open_database
+from bot.delivery.dispatcher import DispatchSettings, OutboxDispatcher
+from bot.delivery.runtime import DeliveryService, limits
 from bot.delivery.standalone import delivered_platforms
 from bot.delivery.supervisor import DeliveryProcess
 from bot.scheduler import ScheduleService, audiences_from_config, default_schedules
@@ -62,10 +68,14 @@ class Core:
 
 @contextlib.asynccontextmanager
 async def open_core(
-    config: Config, *, clock: Callable[[], datetime] = utc_now
+    config: Config, *, clock: Callable[[], datetime] = utc_now, console: bool = False
 ) -> AsyncIterator[Core]:
-    """Connect, migrate to the newest schema, and close the database on the way out."""
-    database = Database.connect(config.database.url.get_secret_value())
+    """Connect, migrate to the newest schema, and close the database on the way out.
+
+    With ``console`` the console's own announcement chat is one of the announcement
+    targets, so /announce and program notices show there too.
+    """
+    database = await open_database(config.database.url.get_secret_value())
     try:
         await upgrade(database)
         services = Services(
@@ -73,7 +83,7 @@ async def open_core(
             settings=Settings(
                 public_base_url=config.web.public_base_url,
                 timezone=config.zone,
-                announce_targets=announce_targets(config),
+                announce_targets=announce_targets(config, console=console),
                 rewards=config.reward_defaults,
                 announce_ping_role=(
                     str(config.discord.announce_ping_role_id)
@@ -100,11 +110,32 @@ async def run_console(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
 ) -> None:
-    """``affbot console``: the console adapter alone, no servers."""
-    async with open_core(config) as core:
-        await ConsoleAdapter(
+    """``affbot console``: the console adapter, no servers.
+
+    The bot's messages for the console are printed after each command. When no chat
+    platform is configured the console is the whole bot, so the scheduler runs too
+    (scheduled posts, cap alerts, digests); beside a bot that has chat platforms it does
+    not, or it would claim their schedule runs for the console alone.
+    """
+    # The scheduler's audiences read who the console operator is from config.
+    console = config.console.model_copy(update={"user": user, "manager": manager})
+    config = config.model_copy(update={"console": console})
+    async with open_core(config, console=True) as core:
+        adapter = ConsoleAdapter(
             core.dispatcher, user=user, manager=manager, stdin=stdin, stdout=stdout
-        ).run()
+        )
+        sender = ConsoleSender(adapter.render, stdout=stdout)
+        adapter.deliver = console_delivery(core, sender)
+        background = None
+        if not delivered_platforms(config) and config.schedules.enabled:
+            background = await start_background(
+                core, [sender], console_user=user, platforms=frozenset({CONSOLE})
+            )
+        try:
+            await adapter.run()
+        finally:
+            if background is not None:
+                await background.stop()
 
 
 async def run_bot(config: Config, *, console: bool | None = None) -> None:
@@ -120,15 +151,17 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
     tracking server's event loop; only the console's dispatcher runs here.
 
     Args:
-        console: open the console adapter; ``None`` decides by whether stdin is a
-            terminal and no platform token is configured.
+        console: open the console adapter; ``None`` opens it when no platform token is
+            configured and stdin is a terminal, a pipe or a file (piped commands run one
+            per line, and the bot stops at the end of the input).
     """
-    async with open_core(config) as core:
+    platforms = delivered_platforms(config)
+    console = _wants_console(console, platforms)
+    async with open_core(config, console=console) as core:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        platforms = delivered_platforms(config)
         # The app's cleanup flushes the click buffer, so runner.cleanup() loses no click.
         web_app = build_web_app(core.services, config.tracking, core.rules)
         telegram = _telegram_adapter(config, core, web_app) if "telegram" in platforms else None
@@ -145,20 +178,13 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
             log.info("referral links use %s", config.web.public_base_url)
             chat_senders = await _start_chat_adapters(core, telegram, stop, tasks)
             senders += chat_senders if child is None else []  # else the child delivers them
-            if console is None:
-                console = not platforms and sys.stdin.isatty()
             if console:
-                adapter = ConsoleAdapter(
-                    core.dispatcher, user=config.console.user, manager=config.console.manager
-                )
-                senders.append(ConsoleSender(adapter.render))
-                task = asyncio.create_task(adapter.run(), name="console")
-                task.add_done_callback(lambda _: stop.set())
-                tasks.append(task)
+                senders.append(_start_console(core, stop, tasks))
             elif not platforms:
                 log.warning(
                     "no chat adapter configured (set DISCORD_TOKEN or TELEGRAM_TOKEN, or run "
-                    "in a terminal for the console); serving the tracking server only"
+                    "in a terminal or pipe commands in for the console); standard input is "
+                    "not read; serving the tracking server only"
                 )
             if child is not None:
                 await child.start()
@@ -184,6 +210,26 @@ async def run_bot(config: Config, *, console: bool | None = None) -> None:
             if telegram is not None:
                 await telegram.stop()
             await runner.cleanup()
+        _raise_what_stopped(tasks)
+
+
+class AdapterStopped(OSError):
+    """A chat adapter ended on an error, so ``affbot run`` stopped (one line for the
+    operator, who finds the details in the log above it)."""
+
+
+def _raise_what_stopped(tasks: list[asyncio.Task[None]]) -> None:
+    """Make an adapter that ended on an error the outcome of ``affbot run``: the process
+    then exits non-zero with one line instead of looking like a clean stop."""
+    for task in tasks:
+        if task.cancelled() or not task.done() or task.exception() is None:
+            continue
+        error = task.exception()
+        if isinstance(error, OSError):  # DiscordStartError: already one line
+            raise error
+        raise AdapterStopped(
+            f"{task.get_name()}: stopped on {type(error).__name__}: {error} (see the log above)"
+        )
 
 
 @dataclass
@@ -312,8 +358,11 @@ def _start_discord(core: Core, stop: asyncio.Event) -> tuple[DiscordAdapter, asy
     task = asyncio.create_task(adapter.run(), name="discord")
 
     def ended(finished: asyncio.Task[None]) -> None:
-        if not finished.cancelled() and finished.exception() is not None:
-            log.error("the Discord adapter stopped", exc_info=finished.exception())
+        error = None if finished.cancelled() else finished.exception()
+        if isinstance(error, OSError):  # DiscordStartError: run_bot raises it, one line
+            log.debug("the Discord adapter stopped: %s", error)
+        elif error is not None:  # a bug: the traceback is for whoever fixes it
+            log.error("the Discord adapter stopped", exc_info=error)
         stop.set()
 
     task.add_done_callback(ended)
@@ -353,9 +402,68 @@ def ip_hash_salt(config: Config) -> str | None:
     return salt.get_secret_value() if salt is not None else None
 
 
-def announce_targets(config: Config) -> tuple[tuple[str, str], ...]:
-    """The chats announcements go to, as (platform, chat id) pairs for the core."""
+def announce_targets(config: Config, *, console: bool = False) -> tuple[tuple[str, str], ...]:
+    """The chats announcements go to, as (platform, chat id) pairs for the core; with
+    ``console``, also the console's ``announcements`` chat (where schedules post)."""
     return tuple(
         [("discord", str(channel)) for channel in config.discord.announce_channel_ids]
         + [("telegram", str(chat)) for chat in config.telegram.announce_chat_ids]
+        + ([(CONSOLE, CONSOLE_ANNOUNCEMENTS)] if console else [])
     )
+
+
+def _wants_console(console: bool | None, platforms: list[str]) -> bool:
+    """Whether ``affbot run`` opens the console, saying so when stdin is piped."""
+    if console is None:
+        console = not platforms and stdin_has_commands()
+    if console and not sys.stdin.isatty():
+        log.info(
+            "reading console commands from standard input, one per line; the bot stops "
+            "at the end of the input"
+        )
+    return console
+
+
+def _start_console(core: Core, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> Sender:
+    """Open the console as a task that stops the bot at its end; its outbox sender."""
+    config = core.config
+    adapter = ConsoleAdapter(
+        core.dispatcher, user=config.console.user, manager=config.console.manager
+    )
+    sender = ConsoleSender(adapter.render)
+    adapter.deliver = console_delivery(core, sender)
+    task = asyncio.create_task(adapter.run(), name="console")
+    task.add_done_callback(lambda _: stop.set())
+    tasks.append(task)
+    return sender
+
+
+def stdin_has_commands(stdin: TextIO | None = None) -> bool:
+    """Whether standard input can carry console commands: a terminal, a pipe or a file.
+
+    A service manager's ``/dev/null`` (or a closed stdin) is none of them, so a bot run
+    under systemd or Docker does not read it and stop at its immediate end.
+    """
+    stream = stdin or sys.stdin
+    try:
+        if stream.isatty():
+            return True
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def console_delivery(core: Core, sender: ConsoleSender) -> Callable[[], Awaitable[None]]:
+    """Print every console message that is due, in order, and return (the console runs
+    it after each command so a command's messages follow its reply)."""
+    pacing = limits(core.config.delivery.console)
+    settings = DispatchSettings(concurrency=1, poll_interval=0.05)
+
+    async def deliver() -> None:
+        dispatcher = OutboxDispatcher(
+            core.database, sender, pacing, settings=settings, clock=core.services.clock
+        )
+        await dispatcher.run(until_idle=True)
+
+    return deliver

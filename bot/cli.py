@@ -8,7 +8,10 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, describe, load_config
+from commands.core.invocation import USER_ID_LIMIT
+from commands.core.text import problem
+from commands.core.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +62,26 @@ def build_parser() -> argparse.ArgumentParser:
     console = with_config(
         commands.add_parser("console", help="talk to the bot from this terminal (or a pipe)")
     )
-    console.add_argument("--as", dest="user", metavar="NAME", help="who you are (default: config)")
+    console.add_argument(
+        "--as",
+        dest="user",
+        metavar="NAME",
+        type=_console_user,
+        help=f"who you are, at most {USER_ID_LIMIT} characters (default: config)",
+    )
     console.add_argument("--manager", action="store_true", help="act as a program manager")
     export = with_config(
         commands.add_parser(
             "export",
-            help="write payouts due, conversions or a leaderboard as CSV",
+            help="write payouts due, conversions, a leaderboard or campaigns as CSV",
             description=(
-                "Write the data behind /payouts, the conversions of a period, or a "
-                "leaderboard as CSV (to stdout unless --output is given)."
+                "Write the data behind /payouts, the conversions of a period, a "
+                "leaderboard, or clicks and results per campaign link as CSV (to stdout "
+                "unless --output is given)."
             ),
         )
     )
-    export.add_argument("what", choices=("payouts", "conversions", "leaderboard"))
+    export.add_argument("what", choices=("payouts", "conversions", "leaderboard", "campaigns"))
     export.add_argument("--format", choices=("csv",), default="csv", help="output format")
     export.add_argument(
         "--period",
@@ -94,10 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
         db_commands.add_parser(
             "backup",
             help="copy the SQLite database to a new file while the bot runs",
-            description="A consistent online copy (SQLite backup API). PostgreSQL: pg_dump.",
+            description=(
+                "A consistent, checked copy of the live SQLite database (VACUUM INTO a "
+                "hidden file, integrity check, then the name PATH), with a progress line "
+                "every few seconds on stderr. On a PostgreSQL URL it copies nothing: it "
+                "prints the pg_dump command to use and exits with status 2."
+            ),
         )
     )
     db_backup.add_argument("path", type=Path, metavar="PATH")
+    db_backup.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="give up after this long, leaving no file behind (default: no limit)",
+    )
     db_restore = with_config(
         db_commands.add_parser(
             "restore",
@@ -125,6 +146,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--program", metavar="SLUG", help="the program, for files without a program column"
     )
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return seconds
+
+
+def _console_user(name: str) -> str:
+    """``--as NAME`` is the console's user id: refused here, in one line, when it could
+    not be stored (the same limit as ``console.user`` in the config)."""
+    reason = problem(name, USER_ID_LIMIT) if name else "is empty"
+    if reason is not None:
+        raise argparse.ArgumentTypeError(f"the name {reason}")
+    return name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     from bot import app
-    from storage import Database
+    from bot.database_check import open_database
     from storage.migrate import upgrade
 
     if args.command == "run":
@@ -186,7 +226,7 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     elif args.command == "db" and args.db_command in {"backup", "restore"}:
         return _backup_or_restore(args, config)
     elif args.command == "db":
-        database = Database.connect(config.database.url.get_secret_value())
+        database = await open_database(config.database.url.get_secret_value())
         try:
             revision = await upgrade(database)
         finally:
@@ -208,8 +248,10 @@ def _config_from_parent() -> Config:
         raise ConfigError("--supervised: no configuration on stdin (only affbot run uses it)")
     try:
         return config_from_line(line)
-    except (ValueError, ValidationError) as error:
-        raise ConfigError(f"--supervised: bad configuration on stdin: {error}") from None
+    except ValidationError as error:  # before ValueError: its text quotes every value
+        raise ConfigError(f"--supervised: bad configuration on stdin: {describe(error)}") from None
+    except ValueError:
+        raise ConfigError("--supervised: the configuration on stdin is not JSON") from None
 
 
 def _backup_or_restore(args: argparse.Namespace, config: Config) -> int:
@@ -218,8 +260,11 @@ def _backup_or_restore(args: argparse.Namespace, config: Config) -> int:
     url = config.database.url.get_secret_value()
     try:
         if args.db_command == "backup":
-            size = backup(url, args.path)
-            print(f"backed up to {args.path} ({size} bytes)")  # noqa: T201
+            result = backup(url, args.path, timeout=args.timeout, progress=sys.stderr)
+            size = plural(result.size, "{n} byte", "{n} bytes")
+            print(  # noqa: T201
+                f"backed up to {args.path} ({size}, checked, {result.seconds:.1f} s)"
+            )
         else:
             restore(url, args.path)
             print(f"restored from {args.path}")  # noqa: T201

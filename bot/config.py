@@ -16,7 +16,7 @@ import tomllib
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -42,6 +42,9 @@ _RESERVED_ENV = ("AFFBOT_CONFIG", "AFFBOT_TEST_")
 _PLAIN_ENV = {"DISCORD_TOKEN": ("discord", "token"), "TELEGRAM_TOKEN": ("telegram", "token")}
 
 
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]{0,31}$")
+
+
 class ConfigError(Exception):
     """A configuration problem, worded for the person who wrote the config."""
 
@@ -63,12 +66,22 @@ class DatabaseConfig(_Section):
     @field_validator("url")
     @classmethod
     def _known_engine(cls, value: SecretStr) -> SecretStr:
-        scheme = value.get_secret_value().split(":", 1)[0]
+        scheme, separator, _ = value.get_secret_value().partition("://")
         if scheme not in {"sqlite", "sqlite+aiosqlite", "postgresql", "postgresql+asyncpg"}:
-            raise ValueError(
-                "expected a sqlite:///PATH or postgresql://USER@HOST/DB URL, "
-                f"got one starting with {scheme!r}"
+            # The URL is a secret (it may hold a password): show its scheme only when it
+            # plainly is one, never the text of a value that is not a URL at all.
+            shown = (
+                f"one starting with {scheme!r}"
+                if separator and _SCHEME.match(scheme)
+                else ("something that is not a URL")
             )
+            raise ValueError(
+                f"expected a sqlite:///PATH or postgresql://USER@HOST/DB URL, got {shown}"
+            )
+        try:
+            urlsplit(value.get_secret_value()).port  # noqa: B018 - parsing is the check
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
         return value
 
 
@@ -420,7 +433,7 @@ def load_config(
     try:
         return Config.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_describe(error, sources)) from None
+        raise ConfigError(describe(error, sources)) from None
 
 
 def _record_sources(
@@ -456,7 +469,10 @@ def _apply_environment(
         sources[key] = f"environment variable {name}"
 
 
-def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) -> str:
+def describe(error: ValidationError, sources: Mapping[tuple[str, ...], str] | None = None) -> str:
+    """One line per problem naming the key and what was expected; values are quoted only
+    for keys that are neither secrets nor sections (see :func:`_plain_value`)."""
+    sources = sources or {}
     lines = []
     for problem in error.errors():
         key = tuple(str(part) for part in problem["loc"])
@@ -467,11 +483,70 @@ def _describe(error: ValidationError, sources: Mapping[tuple[str, ...], str]) ->
             message = "unknown key (see config.example.toml for the keys there are)"
         else:
             message = problem["msg"].removeprefix("Value error, ")
-            if problem["type"] not in {"value_error"} and "input" in problem:
-                shown = problem["input"]
-                if not isinstance(shown, SecretStr | dict):
-                    message += f" (got {shown!r})"
+            if not _plain_value(named):
+                message = _without_value(message, problem.get("input"))
+                if _holds_secret(named):
+                    message += " (the value is a secret and is not shown)"
+            elif problem["type"] not in {"value_error"} and "input" in problem:
+                message += f" (got {problem['input']!r})"
         origin = sources.get(named)
         where = f" [from {origin}]" if origin else ""
         lines.append(f"{dotted}: {message}{where}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def secret_keys(model: type[BaseModel] = Config, prefix: tuple[str, ...] = ()) -> list[str]:
+    """Every key whose value is a secret (``database.url``, the tokens, …), dotted."""
+    keys = []
+    for name, field in model.model_fields.items():
+        section = _section_type(field.annotation)
+        if section is not None:
+            keys += secret_keys(section, (*prefix, name))
+        elif _mentions_secret(field.annotation):
+            keys.append(".".join((*prefix, name)))
+    return keys
+
+
+def _plain_value(key: tuple[str, ...]) -> bool:
+    """Whether an error at ``key`` may quote the value: only for a known, non-secret key.
+
+    Sections are not plain either: ``AFFBOT_TELEGRAM=123:abc`` is a token put one level
+    too high, and a wrong key may be a secret's misspelt name.
+    """
+    model: type[BaseModel] = Config
+    for depth, part in enumerate(key):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        section = _section_type(field.annotation)
+        if section is None:
+            return depth == len(key) - 1 and not _mentions_secret(field.annotation)
+        model = section
+    return False
+
+
+def _holds_secret(key: tuple[str, ...]) -> bool:
+    dotted = ".".join(key)
+    return any(secret == dotted or secret.startswith(f"{dotted}.") for secret in secret_keys())
+
+
+def _without_value(message: str, value: Any) -> str:
+    """A validator's message with any quotation of the offending value taken out."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    for text in {str(value), repr(value)} if isinstance(value, str | int | float) else set():
+        if len(text) >= 4:  # short values would also match innocent words and numbers
+            message = message.replace(text, "…")
+    return message
+
+
+def _section_type(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _mentions_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(_mentions_secret(argument) for argument in get_args(annotation))

@@ -49,8 +49,12 @@ async def run_export(
     if output is None:
         write_csv(table, stdout or sys.stdout)
     else:
-        with output.open("w", encoding="utf-8", newline="") as handle:
-            write_csv(table, handle)
+        try:
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                write_csv(table, handle)
+        except OSError as error:
+            print(f"affbot: {output}: cannot be written: {error.strerror}", file=sys.stderr)  # noqa: T201
+            return 2
     return 0
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from commands.core.words import plural
 from commands.tracking.conversions import TrackingRules, find_program, record_conversion
 from commands.tracking.ip_hashes import instance_salt
 from commands.tracking.postback_fields import (
@@ -46,10 +47,12 @@ class ImportSummary:
 
     def report(self) -> str:
         """The summary people read at the end: counts, then every rejected row."""
-        lines = [
-            f"{self.rows} rows: {self.inserted} inserted, {self.updated} updated, "
-            f"{self.duplicates} duplicates, {len(self.rejected)} rejected"
-        ]
+        counts = (
+            f"{self.inserted:,} inserted, {self.updated:,} updated, "
+            f"{plural(self.duplicates, '{n} duplicate', '{n} duplicates')}, "
+            f"{len(self.rejected):,} rejected"
+        )
+        lines = [plural(self.rows, "{n} row: {counts}", "{n} rows: {counts}", counts=counts)]
         lines += [f"  line {line}: {reason}" for line, reason in self.rejected]
         return "\n".join(lines)
 
@@ -71,7 +74,15 @@ class ProgressBar:
             self._total = max(done, 1)
         filled = PROGRESS_WIDTH * done // self._total
         bar = "#" * filled + "." * (PROGRESS_WIDTH - filled)
-        self._stream.write(f"\r[{bar}] {done}/{self._total} rows")
+        self._stream.write(
+            plural(
+                self._total,
+                "\r[{bar}] {done}/{n} row",
+                "\r[{bar}] {done}/{n} rows",
+                bar=bar,
+                done=f"{done:,}",
+            )
+        )
         if final:
             self._stream.write("\n")
         self._stream.flush()
@@ -106,9 +117,12 @@ async def import_conversions(
     bar = ProgressBar(progress, total) if progress is not None else None
     for line, raw in _rows(path):
         try:
+            if isinstance(raw, str):
+                raise ConversionRejected("row", raw)
             located = attribution_fields(raw)
             if program is not None:
-                located["program"] = program
+                # Through the same field rules as the file's own column.
+                located.update(attribution_fields({"program": program}))
             found = await find_program(database, located)
             fields = normalise(raw, postback_settings(found).get("fields") or {})
             outcome = await record_conversion(
@@ -133,17 +147,33 @@ async def import_conversions(
     return summary
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs; ``utf-8-sig`` drops the BOM spreadsheets write."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        sample = handle.read(4096)
+DELIMITERS = (",", ";", "\t")
+# A cell of a real export is a few hundred characters at most; csv's own limit (128 KiB)
+# is kept, and a longer one is a rejected row rather than a stopped import.
+Row = dict[str, str] | str  # the row's fields, or why the row cannot be read
+
+
+def _rows(path: Path) -> Iterator[tuple[int, Row]]:
+    """(line number, row or the reason it was rejected) pairs, for any bytes at all.
+
+    ``utf-8-sig`` drops the BOM spreadsheets write; bytes that are not UTF-8 are kept as
+    surrogates, so the row holding them is refused by the field rules (naming the field),
+    not the whole file by the decoder. The dialect is Excel's with the delimiter read from
+    the header line alone (:func:`header_delimiter`): guessing from the rows as well, as
+    ``csv.Sniffer`` does, let a quoted ``\r`` in a cell decide how rows were split.
+    """
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        delimiter = header_delimiter(handle.readline())
         handle.seek(0)
-        try:
-            dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.DictReader(handle, dialect=dialect)
-        for row in reader:
+        reader = csv.DictReader(handle, delimiter=delimiter, dialect=csv.excel)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield reader.line_num, f"this line is not CSV the importer can read ({error})"
+                continue
             clean = {
                 key: value
                 for key, value in row.items()
@@ -153,6 +183,21 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 yield reader.line_num, clean
 
 
+def header_delimiter(header: str) -> str:
+    """The delimiter that splits the header line into the most columns (``,`` on a tie,
+    then ``;``, then tab); a one-column header is read with ``,``."""
+    best, columns = DELIMITERS[0], 1
+    for delimiter in DELIMITERS:
+        try:
+            count = len(next(csv.reader([header], dialect=csv.excel, delimiter=delimiter), []))
+        except csv.Error:
+            continue
+        if count > columns:
+            best, columns = delimiter, count
+    return best
+
+
 def _count_rows(path: Path) -> int:
-    with path.open(encoding="utf-8-sig") as handle:
+    """Lines after the header, for the progress bar (counted as bytes: any file works)."""
+    with path.open("rb") as handle:
         return max(sum(1 for _ in handle) - 1, 0)

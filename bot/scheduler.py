@@ -327,8 +327,10 @@ class ScheduleService:
             due = latest_due(schedule.cron, schedule.timezone, now, within=self.grace)
         except ValueError:
             return None
-        # A new schedule does not catch up on times before it existed.
-        if due is None or due < schedule.created_at - timedelta(minutes=1):
+        # A schedule never runs a slot from before it existed, not even one a few seconds
+        # earlier (a schedule added at 09:00:30 first posts at the next 09:00). Catch-up
+        # after downtime is unaffected: those slots come after the schedule's creation.
+        if due is None or due < schedule.created_at:
             return None
         try:
             async with self.database.transaction() as store:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import from_row, insert_ignoring_conflicts
@@ -20,6 +20,28 @@ from storage.schema import conversion_events, conversions
 ConversionStatus = Literal["pending", "approved", "paid", "reversed"]
 ConversionKind = Literal["sale", "lead", "signup"]
 Metric = Literal["conversions", "commission"]
+
+# The statuses of a signup that has qualified by its program's rule (see
+# ``commands.rewards.signups``); a pending signup is a bare /start and counts for nothing.
+QUALIFIED_SIGNUP_STATUSES = ("approved", "paid")
+
+
+def counted() -> ColumnElement[bool]:
+    """Whether a conversion counts as one, as one SQL condition on ``conversions``.
+
+    The single definition behind every count, rank, target, cap and report: a reversed
+    conversion, one reported while its affiliate was suspended, and a signup that has not
+    qualified (a bare ``/start`` from a throwaway account) count for nothing. Over-cap
+    conversions do count (they happened; they only earn nothing).
+    """
+    return and_(
+        conversions.c.status != "reversed",
+        conversions.c.while_suspended.is_(False),
+        or_(
+            conversions.c.kind != "signup",
+            conversions.c.status.in_(QUALIFIED_SIGNUP_STATUSES),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +61,8 @@ class NewConversion:
     occurred_at: datetime
     # The salted hash of the customer's IP, when the network reported one; never the address.
     customer_ip_hash: str | None = None
+    # Reported while the affiliate was suspended: recorded for the audit trail, earns nothing.
+    while_suspended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +84,7 @@ class Conversion:
     created_at: datetime
     updated_at: datetime
     customer_ip_hash: str | None = None
+    while_suspended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +126,7 @@ class ConversionRepository:
                 over_cap=new.over_cap,
                 customer_id=new.customer_id,
                 customer_ip_hash=new.customer_ip_hash,
+                while_suspended=new.while_suspended,
                 occurred_at=new.occurred_at,
                 created_at=now,
                 updated_at=now,
@@ -182,13 +208,36 @@ class ConversionRepository:
         return [from_row(StatusEvent, row) for row in rows]
 
     async def first_of_customer(self, program_id: int, customer_id: str) -> Conversion | None:
-        """The customer's earliest attributed conversion in a program (recurring commission)."""
+        """The customer's earliest attributed purchase (sale or lead) in a program, for the
+        new-versus-repeat customer rule of recurring commission.
+
+        A signup is not a purchase: a person referred through a chat deep link buys for the
+        first time with their first sale (see :meth:`signup_of_customer` for who referred them).
+        """
         row = (
             await self._connection.execute(
                 select(conversions)
                 .where(conversions.c.program_id == program_id)
                 .where(conversions.c.customer_id == customer_id)
                 .where(conversions.c.affiliate_id.is_not(None))
+                .where(conversions.c.kind != "signup")
+                .order_by(conversions.c.occurred_at, conversions.c.id)
+                .limit(1)
+            )
+        ).first()
+        return from_row(Conversion, row) if row else None
+
+    async def signup_of_customer(self, program_id: int, customer_id: str) -> Conversion | None:
+        """The attributed signup a customer was referred by in a program, if any (not
+        reversed): their first purchase belongs to that referrer when nothing else says who."""
+        row = (
+            await self._connection.execute(
+                select(conversions)
+                .where(conversions.c.program_id == program_id)
+                .where(conversions.c.customer_id == customer_id)
+                .where(conversions.c.affiliate_id.is_not(None))
+                .where(conversions.c.kind == "signup")
+                .where(conversions.c.status != "reversed")
                 .order_by(conversions.c.occurred_at, conversions.c.id)
                 .limit(1)
             )
@@ -206,12 +255,12 @@ class ConversionRepository:
     ) -> int:
         """What counts against a cap: commissionable conversions (or their commission).
 
-        Reversed and over-cap conversions do not count; ``start``/``end`` bound
+        Only :func:`counted` conversions within the cap count; ``start``/``end`` bound
         ``occurred_at`` (``None``: unbounded).
         """
         conditions = [
             conversions.c.program_id == program_id,
-            conversions.c.status != "reversed",
+            counted(),
             conversions.c.over_cap.is_(False),
         ]
         if affiliate_id is not None:

@@ -2,7 +2,11 @@
 
 Counters are added to per click batch (one upsert per batch, never a rescan of
 ``clicks``); flags are unique per ``dedupe_key`` so a rule that keeps seeing the same
-traffic raises one flag, and concurrent raisers settle on one row.
+traffic raises one flag, and concurrent raisers settle on one row. A rule that fires again
+on other traffic of the same affiliate in the same program while its flag is open joins
+that flag (one more occurrence, a later last-seen time) instead of queueing another one:
+``group_key`` is unique while the flag is open, so concurrent raisers meet on one row, and
+``fraud_flag_keys`` remembers every dedupe key a flag stands for.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import from_row, insert_ignoring_conflicts
@@ -22,6 +26,7 @@ from storage.schema import (
     conversions,
     fraud_click_counters,
     fraud_flag_conversions,
+    fraud_flag_keys,
     fraud_flags,
     links,
 )
@@ -55,6 +60,25 @@ class Flag:
     created_at: datetime
     decided_at: datetime | None
     decided_by: str | None
+    occurrences: int = 1  # how many times the rule fired into this flag
+    last_seen_at: datetime | None = None  # the latest of them (None: only at created_at)
+
+    @property
+    def first_seen_at(self) -> datetime:
+        return self.created_at
+
+    @property
+    def seen_at(self) -> datetime:
+        """When the rule last fired into this flag."""
+        return self.last_seen_at or self.created_at
+
+
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """Where a raised flag went: a new flag (alert the managers), or an open one it joined."""
+
+    flag_id: int
+    new: bool
 
 
 class CounterKey(NamedTuple):
@@ -72,35 +96,107 @@ class FraudRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
-    async def raise_flag(self, flag: NewFlag, *, now: datetime) -> int | None:
-        """Insert a flag unless its dedupe key exists; returns the new id, or ``None``."""
-        statement = (
-            insert_ignoring_conflicts(self._connection, fraud_flags)
-            .values(
-                dedupe_key=flag.dedupe_key[:200],
-                rule=flag.rule,
-                program_id=flag.program_id,
-                affiliate_id=flag.affiliate_id,
-                link_id=flag.link_id,
-                evidence=flag.evidence,
-                status="open",
-                created_at=now,
-            )
-            .returning(fraud_flags.c.id)
+    async def raise_flag(self, flag: NewFlag, *, now: datetime) -> Raised | None:
+        """Store a flag, or count it into the open flag of its rule, program and affiliate.
+
+        Returns ``None`` when its dedupe key was seen before (the same traffic again).
+        Every write is an insert that ignores conflicts or an increment, so concurrent
+        raisers end with one open flag per group and each key counted once.
+        """
+        key = flag.dedupe_key[:200]
+        if await self._known(key):
+            return None
+        group = group_key(flag)
+        for _ in range(3):  # the group's open flag may be settled between two statements
+            inserted = (
+                await self._connection.execute(
+                    insert_ignoring_conflicts(self._connection, fraud_flags)
+                    .values(
+                        dedupe_key=key,
+                        rule=flag.rule,
+                        program_id=flag.program_id,
+                        affiliate_id=flag.affiliate_id,
+                        link_id=flag.link_id,
+                        evidence=flag.evidence,
+                        status="open",
+                        created_at=now,
+                        last_seen_at=now,
+                        group_key=group,
+                    )
+                    .returning(fraud_flags.c.id)
+                )
+            ).first()
+            if inserted is not None:
+                flag_id = int(inserted[0])
+                await self._claim(key, flag_id)
+                return Raised(flag_id, new=True)
+            if group is None:
+                return None  # a concurrent raiser stored this very key
+            joined = await self._join_open(group, key, now)
+            if joined is not None:
+                return joined
+            if await self._known(key):
+                return None
+        return None
+
+    async def _known(self, key: str) -> bool:
+        found = await self._connection.execute(
+            select(fraud_flag_keys.c.flag_id).where(fraud_flag_keys.c.dedupe_key == key)
         )
-        row = (await self._connection.execute(statement)).first()
-        return int(row[0]) if row else None
+        return found.first() is not None
+
+    async def _claim(self, key: str, flag_id: int) -> bool:
+        """Record ``key`` as one of the flag's; ``False`` if it was already recorded."""
+        claimed = await self._connection.execute(
+            insert_ignoring_conflicts(self._connection, fraud_flag_keys)
+            .values(dedupe_key=key, flag_id=flag_id)
+            .returning(fraud_flag_keys.c.dedupe_key)
+        )
+        return claimed.first() is not None
+
+    async def _join_open(self, group: str, key: str, now: datetime) -> Raised | None:
+        """Count one more occurrence into the group's open flag, if it has one."""
+        row = (
+            await self._connection.execute(
+                select(fraud_flags.c.id).where(fraud_flags.c.group_key == group)
+            )
+        ).first()
+        if row is None:
+            return None
+        flag_id = int(row[0])
+        if not await self._claim(key, flag_id):
+            return None
+        last = fraud_flags.c.last_seen_at
+        await self._connection.execute(
+            update(fraud_flags)
+            .where(fraud_flags.c.id == flag_id)
+            .values(
+                occurrences=fraud_flags.c.occurrences + 1,
+                last_seen_at=case((last.is_(None), now), (last < now, now), else_=last),
+            )
+        )
+        return Raised(flag_id, new=False)
 
     async def open_flag_id(self, dedupe_key: str) -> int | None:
-        """The id of the open flag with this dedupe key, if there is one."""
+        """The id of the open flag that stands for this dedupe key, if there is one."""
         row = (
             await self._connection.execute(
                 select(fraud_flags.c.id)
-                .where(fraud_flags.c.dedupe_key == dedupe_key[:200])
+                .join(fraud_flag_keys, fraud_flag_keys.c.flag_id == fraud_flags.c.id)
+                .where(fraud_flag_keys.c.dedupe_key == dedupe_key[:200])
                 .where(fraud_flags.c.status == "open")
             )
         ).first()
         return int(row[0]) if row else None
+
+    async def keys_of(self, flag_id: int) -> list[str]:
+        """Every dedupe key the flag stands for: its own and its grouped repeats'."""
+        rows = await self._connection.execute(
+            select(fraud_flag_keys.c.dedupe_key)
+            .where(fraud_flag_keys.c.flag_id == flag_id)
+            .order_by(fraud_flag_keys.c.dedupe_key)
+        )
+        return list(rows.scalars())
 
     async def attach(self, flag_id: int, conversion_id: int, *, held: bool) -> None:
         """Name a conversion the flag is about; ``held`` if it was kept pending for review."""
@@ -164,7 +260,8 @@ class FraudRepository:
             update(fraud_flags)
             .where(fraud_flags.c.id == flag_id)
             .where(fraud_flags.c.status == "open")
-            .values(status=status, decided_at=now, decided_by=by[:100])
+            # Settled: the group is free again, so the rule's next firing is a new flag.
+            .values(status=status, decided_at=now, decided_by=by[:100], group_key=None)
         )
         return result.rowcount == 1
 
@@ -359,3 +456,11 @@ def _sqlite_counter_upsert(rows: int) -> str:
         "INSERT INTO fraud_click_counters (link_id, scope, key_hash, window_start, clicks) "  # noqa: S608
         f"VALUES {values} {_COUNTER_CONFLICT}"
     )
+
+
+def group_key(flag: NewFlag) -> str | None:
+    """The open-flag group of ``flag``: its rule, program and affiliate (``None`` when it
+    names no program or affiliate; such flags are never grouped)."""
+    if flag.program_id is None or flag.affiliate_id is None:
+        return None
+    return f"{flag.rule}:{flag.program_id}:{flag.affiliate_id}"[:200]

@@ -3,12 +3,16 @@
 A conversion's commission is *held* while approved and younger than its program's holding
 period, *payable* once approved and older, and *paid* when a manager records a payout that
 settles it. Over-cap conversions earn nothing, so they never appear in these sums.
+
+While an affiliate is suspended, their approved commission and unpaid bonuses are
+*withheld*: neither held nor payable, so no payout settles them. Nothing is changed in
+storage; reinstating the affiliate makes the same money held or payable again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage._sql import from_row, insert_ignoring_conflicts
 from storage.errors import Conflict
 from storage.schema import (
+    affiliates,
     conversions,
     payout_bonuses,
     payout_conversions,
@@ -31,7 +36,8 @@ from storage.schema import (
 class Balance:
     """One affiliate's commission in one program, by status (minor units of ``currency``).
 
-    ``next_release`` is when the oldest held commission becomes payable.
+    ``next_release`` is when the oldest held commission (a non-zero amount) becomes
+    payable; ``None`` when nothing is held.
     """
 
     affiliate_id: int
@@ -46,6 +52,8 @@ class Balance:
     paid_minor: int
     reversed_minor: int
     next_release: datetime | None
+    # Approved commission of a suspended affiliate (neither held nor payable meanwhile).
+    withheld_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,8 @@ class BonusTotals:
     unpaid_minor: int
     paid_minor: int
     unpaid_ids: tuple[int, ...]
+    # Unpaid bonuses of a suspended affiliate (not payable until reinstated).
+    withheld_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +124,10 @@ class PayoutRepository:
                 total(and_(approved, released)).label("payable"),
                 total(and_(earning, conversions.c.status == "paid")).label("paid"),
                 total(conversions.c.status == "reversed").label("reversed"),
-                func.min(case((and_(approved, ~released), conversions.c.occurred_at))).label(
-                    "oldest_held"
-                ),
+                # Held conversions that earned nothing (0 commission) release no money.
+                func.min(
+                    case((and_(approved, ~released, amount > 0), conversions.c.occurred_at))
+                ).label("oldest_held"),
             )
             .where(conversions.c.affiliate_id.is_not(None))
             .group_by(conversions.c.affiliate_id, conversions.c.program_id)
@@ -125,35 +136,49 @@ class PayoutRepository:
         if affiliate_id is not None:
             query = query.where(conversions.c.affiliate_id == affiliate_id)
         by_id = {row.id: row for row in program_rows}
+        suspended = await self._suspended()
         balances = []
         for row in await self._connection.execute(query):
             program = by_id[row.program_id]
             oldest = _aware(row.oldest_held)
-            balances.append(
-                Balance(
-                    affiliate_id=row.affiliate_id,
-                    program_id=row.program_id,
-                    program_slug=program.slug,
-                    currency=program.currency,
-                    min_payout_minor=program.min_payout_minor,
-                    holding_days=program.holding_days,
-                    pending_minor=int(row.pending),
-                    held_minor=int(row.held),
-                    payable_minor=int(row.payable),
-                    paid_minor=int(row.paid),
-                    reversed_minor=int(row.reversed),
-                    next_release=(
-                        oldest + timedelta(days=program.holding_days) if oldest else None
-                    ),
-                )
+            balance = Balance(
+                affiliate_id=row.affiliate_id,
+                program_id=row.program_id,
+                program_slug=program.slug,
+                currency=program.currency,
+                min_payout_minor=program.min_payout_minor,
+                holding_days=program.holding_days,
+                pending_minor=int(row.pending),
+                held_minor=int(row.held),
+                payable_minor=int(row.payable),
+                paid_minor=int(row.paid),
+                reversed_minor=int(row.reversed),
+                next_release=(oldest + timedelta(days=program.holding_days) if oldest else None),
             )
+            if row.affiliate_id in suspended:
+                balance = replace(
+                    balance,
+                    held_minor=0,
+                    payable_minor=0,
+                    next_release=None,
+                    withheld_minor=balance.held_minor + balance.payable_minor,
+                )
+            balances.append(balance)
         return balances
+
+    async def _suspended(self) -> set[int]:
+        """The affiliates whose money is withheld right now."""
+        rows = await self._connection.execute(
+            select(affiliates.c.id).where(affiliates.c.status == "suspended")
+        )
+        return {int(row.id) for row in rows}
 
     async def payable_conversions(
         self, affiliate_id: int, program_ids: Sequence[int], *, now: datetime
     ) -> list[PayableConversion]:
-        """The approved, released conversions of an affiliate in these programs."""
-        if not program_ids:
+        """The approved, released conversions of an affiliate in these programs (none while
+        the affiliate is suspended: their commission is withheld)."""
+        if not program_ids or affiliate_id in await self._suspended():
             return []
         program_rows = list(
             await self._connection.execute(
@@ -234,7 +259,8 @@ class PayoutRepository:
     async def bonuses(self, affiliate_id: int | None = None) -> list[BonusTotals]:
         """Manager money bonuses per affiliate and currency, split into unpaid and paid.
 
-        A bonus is paid once a payout lists it in ``payout_bonuses``.
+        A bonus is paid once a payout lists it in ``payout_bonuses``. A suspended
+        affiliate's unpaid bonuses are reported as ``withheld_minor`` (not payable).
         """
         query = (
             select(
@@ -264,8 +290,11 @@ class PayoutRepository:
             else:
                 paid += row.amount_minor
             grouped[(row.affiliate_id, row.currency)] = (unpaid, paid, ids)
+        suspended = await self._suspended()
         return [
-            BonusTotals(who, currency, unpaid, paid, tuple(ids))
+            BonusTotals(who, currency, 0, paid, (), withheld_minor=unpaid)
+            if who in suspended
+            else BonusTotals(who, currency, unpaid, paid, tuple(ids))
             for (who, currency), (unpaid, paid, ids) in grouped.items()
         ]
 

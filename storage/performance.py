@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import from_row
+from storage.conversions import counted
 from storage.schema import (
     affiliates,
     caps,
@@ -82,8 +83,9 @@ class PerformanceReadModel:
     ) -> list[Standing]:
         """Every active affiliate with a non-zero ``metric`` in ``[start, end)``, best first.
 
-        Reversed conversions count for nothing; over-cap ones count as conversions and
-        revenue but earn no commission. Ties keep a stable order (lower affiliate id first).
+        Only :func:`storage.conversions.counted` conversions count (no reversed ones, no
+        unqualified signups); over-cap ones count as conversions and revenue but earn no
+        commission. Ties keep a stable order (lower affiliate id first).
         """
         if metric not in RANKING_METRICS:
             raise ValueError(f"unknown ranking metric {metric!r}")
@@ -119,7 +121,7 @@ class PerformanceReadModel:
                 .select_from(
                     conversions.join(affiliates, affiliates.c.id == conversions.c.affiliate_id)
                 )
-                .where(conversions.c.status != "reversed")
+                .where(counted())
                 .where(conversions.c.occurred_at < end)
             )
             if start is not None:
@@ -169,7 +171,7 @@ class PerformanceReadModel:
             select(measure)
             .where(conversions.c.program_id == cap.program_id)
             .where(conversions.c.affiliate_id.is_not(None))
-            .where(conversions.c.status != "reversed")
+            .where(counted())
             .where(conversions.c.over_cap.is_(False))
             .where(conversions.c.occurred_at < end)
         )
@@ -193,14 +195,14 @@ class PerformanceRepository(PerformanceReadModel):
     ) -> list[ProgramTotals]:
         """Totals per program for ``start <= time < end`` (``start=None``: since ever).
 
-        Reversed conversions count for nothing; over-cap ones count as conversions but
-        earn no commission.
+        Only :func:`storage.conversions.counted` conversions count; over-cap ones count as
+        conversions but earn no commission.
         """
         click_filter = [links.c.affiliate_id == affiliate_id, clicks.c.occurred_at < end]
         conversion_filter = [
             conversions.c.affiliate_id == affiliate_id,
             conversions.c.occurred_at < end,
-            conversions.c.status != "reversed",
+            counted(),
         ]
         if start is not None:
             click_filter.append(clicks.c.occurred_at >= start)
@@ -331,6 +333,11 @@ class ConversionRecord:
     over_cap: bool
     customer_id: str | None
     occurred_at: datetime
+    # Reported while the affiliate was suspended (commission 0), and whether the affiliate
+    # is suspended now (their approved commission is withheld).
+    while_suspended: bool
+    affiliate_suspended: bool
+    campaign: str = ""  # the campaign of the link that brought it ("" for the plain link)
 
 
 async def _conversion_records(
@@ -341,8 +348,17 @@ async def _conversion_records(
 ) -> list[ConversionRecord]:
     """Conversions in ``[start, end)``, oldest first (for ``affbot export conversions``)."""
     query = (
-        select(conversions, programs.c.slug.label("program_slug"))
+        select(
+            conversions,
+            programs.c.slug.label("program_slug"),
+            case((affiliates.c.status == "suspended", True), else_=False).label(
+                "affiliate_suspended"
+            ),
+            func.coalesce(links.c.campaign, "").label("campaign"),
+        )
         .join(programs, programs.c.id == conversions.c.program_id)
+        .outerjoin(links, links.c.id == conversions.c.link_id)
+        .outerjoin(affiliates, affiliates.c.id == conversions.c.affiliate_id)
         .where(conversions.c.occurred_at < end)
         .order_by(conversions.c.occurred_at, conversions.c.id)
     )

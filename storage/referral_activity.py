@@ -9,13 +9,17 @@ and reads per-code totals from the ``(link_id, inactive)`` index: never a rescan
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import insert_ignoring_conflicts
 from storage.schema import links, referral_activity
+
+# Contact within this long after the signup is still the signup exchange (the greeting, a
+# look at /help, a scripted second command from the same farm run), not coming back.
+SIGNUP_EXCHANGE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +65,18 @@ class ReferralActivityRepository:
         return row is not None
 
     async def returned(self, platform: str, user_id: str, *, now: datetime) -> int:
-        """Note the account talked to the bot after signing up; returns rows changed."""
+        """Note the account talked to the bot again after its signup exchange.
+
+        Contact within ``SIGNUP_EXCHANGE`` of the signup changes nothing: a farm script
+        that sends a second command right after ``/start`` has not come back. Returns the
+        rows changed.
+        """
         result = await self._connection.execute(
             update(referral_activity)
             .where(referral_activity.c.platform == platform)
             .where(referral_activity.c.user_id == user_id)
             .where(referral_activity.c.returned_at.is_(None))
-            .where(referral_activity.c.signed_up_at < now)
+            .where(referral_activity.c.signed_up_at <= now - SIGNUP_EXCHANGE)
             .values(returned_at=now)
         )
         return int(result.rowcount or 0)

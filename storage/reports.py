@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.conversions import counted as counted_conversion
 from storage.schema import clicks, conversions, links
 
 
@@ -56,7 +57,8 @@ class ReportRepository:
             .where(clicks.c.occurred_at < end)
             .group_by(links.c.program_id)
         )
-        counted = conversions.c.status != "reversed"
+        counted = counted_conversion()
+        reversed_ = conversions.c.status == "reversed"
         conversion_query = (
             select(
                 conversions.c.program_id,
@@ -76,7 +78,7 @@ class ReportRepository:
                     ),
                     0,
                 ).label("commission"),
-                func.coalesce(func.sum(case((counted, 0), else_=1)), 0).label("reversed"),
+                func.coalesce(func.sum(case((reversed_, 1), else_=0)), 0).label("reversed"),
             )
             .where(conversions.c.program_id.in_(program_ids))
             .where(conversions.c.affiliate_id.is_not(None))
@@ -108,7 +110,8 @@ class ReportRepository:
         """Every customer seen before ``end`` in these programs, with first and last purchase.
 
         Conversions without a ``customer_id`` cannot be followed over time and are left out;
-        reversed ones never count.
+        reversed ones never count, and a signup is not a purchase (the referred person's
+        first sale makes them a customer).
         """
         first = func.min(conversions.c.occurred_at)
         first_referred = func.min(
@@ -127,6 +130,7 @@ class ReportRepository:
             .where(conversions.c.program_id.in_(program_ids))
             .where(conversions.c.customer_id.is_not(None))
             .where(conversions.c.status != "reversed")
+            .where(conversions.c.kind != "signup")
             .where(conversions.c.occurred_at < end)
             .group_by(conversions.c.program_id, conversions.c.customer_id)
             .order_by(conversions.c.program_id, conversions.c.customer_id)

@@ -232,7 +232,8 @@ class RewardRepository:
     ) -> int:
         """Approved (or paid) sale and lead conversions within the caps, in ``[start, end]``.
 
-        Reversed and over-cap conversions never count, so a reversal lowers this at once.
+        Reversed and over-cap conversions, and those reported while the affiliate was
+        suspended, never count, so a reversal lowers this at once.
         """
         query = (
             select(func.count())
@@ -240,6 +241,7 @@ class RewardRepository:
             .where(conversions.c.affiliate_id == affiliate_id)
             .where(conversions.c.status.in_(("approved", "paid")))
             .where(conversions.c.over_cap.is_(False))
+            .where(conversions.c.while_suspended.is_(False))
             .where(conversions.c.kind.in_(COUNTED_KINDS))
             .where(conversions.c.occurred_at <= end)
         )

@@ -212,6 +212,9 @@ conversions = Table(
     # The customer's IP as the network reported it, salted and hashed like clicks.ip_hash
     # (never the address): self-referral and one-person-many-customers rules match on it.
     Column("customer_ip_hash", String(64)),
+    # Reported while the affiliate was suspended: kept for the audit trail, worth nothing
+    # (commission_minor is 0) and never counted for rank, caps or rewards.
+    Column("while_suspended", Boolean, nullable=False, server_default="0"),
     _one_of("kind", "sale", "lead", "signup"),
     _one_of("status", "pending", "approved", "paid", "reversed"),
     CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
@@ -596,8 +599,24 @@ fraud_flags = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("decided_at", UtcDateTime),
     Column("decided_by", String(100)),
+    # Repeats of one rule for one affiliate in one program join the open flag: how many
+    # times it fired, when last, and the group it is open for (``rule:program:affiliate``,
+    # cleared when the flag is settled; unique, so concurrent raisers meet on one row).
+    Column("occurrences", Integer, nullable=False, server_default="1"),
+    Column("last_seen_at", UtcDateTime),
+    Column("group_key", String(200), unique=True),
     _one_of("status", "open", "approved", "rejected"),
     Index(None, "status", "created_at"),
+)
+
+# Every dedupe key a flag stands for (its own and those of the repeats grouped into it), so
+# the same traffic seen again never counts twice, whichever flag it joined.
+fraud_flag_keys = Table(
+    "fraud_flag_keys",
+    metadata,
+    Column("dedupe_key", String(200), primary_key=True),
+    Column("flag_id", ForeignKey("fraud_flags.id", ondelete="CASCADE"), nullable=False),
+    Index(None, "flag_id"),
 )
 
 fraud_flag_conversions = Table(

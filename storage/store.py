@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.affiliates import AffiliateRepository
 from storage.audit import AuditRepository
+from storage.campaigns import CampaignRepository
 from storage.caps import CapRepository
 from storage.clicks import ClickRepository
 from storage.connect import ConnectRepository
@@ -39,6 +40,7 @@ class Store:
         self.affiliates = AffiliateRepository(connection)
         self.links = LinkRepository(connection)
         self.performance = PerformanceRepository(connection)
+        self.campaigns = CampaignRepository(connection)
         self.audit = AuditRepository(connection)
         self.outbox = OutboxRepository(connection)
         self.referrals = ReferralRepository(connection)

@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage._sql import from_row, insert_ignoring_conflicts
+from storage.conversions import counted
 from storage.schema import (
     affiliates,
     clicks,
@@ -40,17 +41,6 @@ class PeriodTotals:
     conversions: int
     commission_pending_minor: int
     commission_approved_minor: int
-
-
-@dataclass(frozen=True, slots=True)
-class Standing:
-    """An affiliate's place in a period's ranking (by conversions)."""
-
-    affiliate_id: int
-    name: str  # what the public may see: display name or alias
-    visibility: str
-    conversions: int
-    clicks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +77,7 @@ class WeeklyRepository:
         conversion_filter = [
             conversions.c.occurred_at >= start,
             conversions.c.occurred_at < end,
-            conversions.c.status != "reversed",
+            counted(),
             conversions.c.affiliate_id.is_not(None),
         ]
         if program_id is not None:
@@ -99,7 +89,7 @@ class WeeklyRepository:
             .where(and_(*click_filter))
             .group_by(links.c.affiliate_id, links.c.program_id)
         )
-        counted: dict[tuple[int, int], list[int]] = {
+        per_pair: dict[tuple[int, int], list[int]] = {
             (affiliate, program): [int(n), 0, 0, 0] for affiliate, program, n in click_rows
         }
         earning = conversions.c.over_cap.is_(False)
@@ -126,13 +116,13 @@ class WeeklyRepository:
             .group_by(conversions.c.affiliate_id, conversions.c.program_id)
         )
         for affiliate, program, n, pending_sum, approved_sum in conversion_rows:
-            entry = counted.setdefault((affiliate, program), [0, 0, 0, 0])
+            entry = per_pair.setdefault((affiliate, program), [0, 0, 0, 0])
             entry[1:] = [int(n), int(pending_sum), int(approved_sum)]
-        if not counted:
+        if not per_pair:
             return []
         program_rows = await self._connection.execute(
             select(programs.c.id, programs.c.slug, programs.c.currency).where(
-                programs.c.id.in_({program for _, program in counted})
+                programs.c.id.in_({program for _, program in per_pair})
             )
         )
         program_info = {row.id: (row.slug, row.currency) for row in program_rows}
@@ -148,50 +138,9 @@ class WeeklyRepository:
                 commission_approved_minor=values[3],
             )
             for (affiliate, program), values in sorted(
-                counted.items(), key=lambda item: (item[0][0], program_info[item[0][1]][0])
+                per_pair.items(), key=lambda item: (item[0][0], program_info[item[0][1]][0])
             )
         ]
-
-    async def standings(
-        self, start: datetime, end: datetime, *, program_id: int | None = None
-    ) -> list[Standing]:
-        """Active affiliates with at least one conversion, most conversions first.
-
-        Ties keep a stable order (more clicks last: converting with less traffic ranks
-        higher, then by id), so a re-post of the same period lists the same names.
-        """
-        per_affiliate: dict[int, list[int]] = {}
-        for total in await self.totals(start, end, program_id=program_id):
-            entry = per_affiliate.setdefault(total.affiliate_id, [0, 0])
-            entry[0] += total.conversions
-            entry[1] += total.clicks
-        converting = [a for a, (n, _) in per_affiliate.items() if n > 0]
-        if not converting:
-            return []
-        rows = await self._connection.execute(
-            select(
-                affiliates.c.id,
-                affiliates.c.display_name,
-                affiliates.c.alias,
-                affiliates.c.visibility,
-            )
-            .where(affiliates.c.id.in_(converting))
-            .where(affiliates.c.status == "active")
-        )
-        standings = [
-            Standing(
-                affiliate_id=row.id,
-                name=(row.alias or row.display_name)
-                if row.visibility == "alias"
-                else row.display_name,
-                visibility=row.visibility,
-                conversions=per_affiliate[row.id][0],
-                clicks=per_affiliate[row.id][1],
-            )
-            for row in rows
-        ]
-        standings.sort(key=lambda s: (-s.conversions, s.clicks, s.affiliate_id))
-        return standings
 
     async def daily(
         self, boundaries: Sequence[datetime], affiliate_ids: Sequence[int]
@@ -228,7 +177,7 @@ class WeeklyRepository:
         conversion_rows = await self._connection.execute(
             select(conversions.c.affiliate_id, conversion_day, func.count())
             .where(conversions.c.affiliate_id.in_(list(affiliate_ids)))
-            .where(conversions.c.status != "reversed")
+            .where(counted())
             .where(conversions.c.occurred_at >= boundaries[0])
             .where(conversions.c.occurred_at < boundaries[-1])
             .group_by(conversions.c.affiliate_id, conversion_day)
@@ -246,7 +195,7 @@ class WeeklyRepository:
         rows = await self._connection.execute(
             select(conversions.c.affiliate_id, func.count())
             .where(conversions.c.affiliate_id.is_not(None))
-            .where(conversions.c.status != "reversed")
+            .where(counted())
             .where(conversions.c.occurred_at < moment)
             .group_by(conversions.c.affiliate_id)
         )

@@ -2,6 +2,9 @@
 
 It is a real third adapter (not a test double): it proves the core is platform-neutral, it
 lets a person try affbot without any bot token, and tests drive it by piping lines in.
+After each command (and at the start and the end) it runs ``deliver``, which prints the
+messages the bot queued for the console (announcements, private messages, notices), so
+they appear right after the reply that caused them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 import tempfile
 import threading
 import unicodedata
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +26,7 @@ from commands.core.reply import Image, Reply
 log = logging.getLogger(__name__)
 
 PLATFORM = "console"
+ANNOUNCEMENTS = "announcements"  # the console's one chat for posts and announcements
 QUIT_WORDS = frozenset({"/quit", "/exit"})
 
 
@@ -35,9 +40,12 @@ class ConsoleAdapter:
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
         image_dir: Path | None = None,
+        deliver: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._dispatcher = dispatcher
-        self._actor = Actor(PLATFORM, user, user, is_manager=manager)
+        self._actor = Actor(PLATFORM, user, user, is_manager=manager, local=True)
+        # Set after construction when the printer needs this adapter's renderer.
+        self.deliver = deliver
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
         self._image_dir = image_dir
@@ -59,20 +67,37 @@ class ConsoleAdapter:
             self._write(
                 f"affbot console: you are {self._actor.display_name}"
                 + (" (manager)" if self._actor.is_manager else "")
-                + ". Type /help, or /quit to leave."
+                + ". Type /help, or /quit to leave. Messages the bot sends (announcements, "
+                "private messages, alerts) are printed here as '-- message ... --'."
             )
-        while True:
-            self._prompt()
-            line = await lines.get()
-            if line is None:
-                return
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            if text.lower() in QUIT_WORDS:
-                return
-            for reply in await self._dispatcher.execute_line(text, self._actor, ChatKind.PRIVATE):
-                self._write(self.render(reply))
+        await self._delivered()
+        try:
+            while True:
+                self._prompt()
+                line = await lines.get()
+                if line is None:
+                    return
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                if text.lower() in QUIT_WORDS:
+                    return
+                replies = await self._dispatcher.execute_line(text, self._actor, ChatKind.PRIVATE)
+                for reply in replies:
+                    self._write(self.render(reply))
+                await self._delivered()
+        finally:
+            await self._delivered()
+
+    async def _delivered(self) -> None:
+        """Print what the bot queued for the console so far; a failure never ends the
+        session (the messages stay queued for the next try)."""
+        if self.deliver is None:
+            return
+        try:
+            await self.deliver()
+        except Exception:
+            log.exception("console: could not print the queued messages")
 
     def render(self, reply: Reply) -> str:
         """Plain text; control characters (terminal escapes) in user text are dropped."""

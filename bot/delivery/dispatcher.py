@@ -31,6 +31,7 @@ from bot.adapters.delivery import RetryAfter, Sender, TransientFailure, Unreacha
 from bot.delivery.backoff import Backoff
 from bot.delivery.pacing import Limits, Pacer
 from commands.core.reply import Reply
+from commands.core.words import plural
 from storage import Database
 from storage.outbox import ClaimedMessage
 from storage.store import Store
@@ -297,7 +298,13 @@ class OutboxDispatcher:
             )
             await self._record(
                 lambda store: store.outbox.fail(
-                    message.id, error=f"gave up after {message.attempts} attempts: {text}"
+                    message.id,
+                    error=plural(
+                        message.attempts,
+                        "gave up after {n} attempt: {text}",
+                        "gave up after {n} attempts: {text}",
+                        text=text,
+                    ),
                 )
             )
             return

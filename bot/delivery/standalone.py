@@ -32,9 +32,9 @@ from pydantic_core import to_jsonable_python
 
 from bot.adapters.delivery import Sender
 from bot.config import Config
+from bot.database_check import open_database
 from bot.delivery.runtime import DeliveryService
 from bot.priority import run_as_background
-from storage import Database
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,11 @@ async def run_delivery(config: Config, *, supervised: bool = False) -> int:
         log.error("no platform to deliver to: set TELEGRAM_TOKEN and/or DISCORD_TOKEN")
         return EXIT_NOTHING_TO_DO
     run_as_background()  # a paced broadcast can wait a millisecond; a redirect should not
+    database = await open_database(config.database.url.get_secret_value())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    database = Database.connect(config.database.url.get_secret_value())
     try:
         await upgrade(database)
         async with contextlib.AsyncExitStack() as stack:

@@ -17,21 +17,22 @@ from __future__ import annotations
 
 import html
 import logging
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
 from bot.web.pages import NO_STORE, page
 from bot.web.rate_limit import LIMITS, refused
-from bot.web.redirects import MAX_CODE_LENGTH
-from bot.web.routes import PLACEHOLDERS, Route, RouteKind
+from bot.web.redirects import plausible_code
+from bot.web.routes import Route, RouteKind, plain_destination
 from bot.web.state import TRACKING
 from bot.web.visitors import classify, hash_ip
+from commands.core.text import problem
 from commands.tracking.ip_hashes import check_token_matches
 from storage.links import LinkTarget
 
 log = logging.getLogger(__name__)
 
+MAX_TOKEN_LENGTH = 128  # a check token is 64 hex digits; a longer one is wrong unread
 # The token is in the page's own URL: the destination must not receive it as a Referer.
 _HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
@@ -43,7 +44,11 @@ async def link_check(request: web.Request) -> web.StreamResponse:
     tracking = request.app[TRACKING]
     code = request.match_info["code"]
     token = request.query.get("t", "")
-    if len(code) > MAX_CODE_LENGTH or not check_token_matches(tracking.salt, code, token):
+    if (
+        not plausible_code(code)
+        or problem(token, MAX_TOKEN_LENGTH) is not None
+        or not check_token_matches(tracking.salt, code, token)
+    ):
         return _not_found()
     now = tracking.clock()
     route = await tracking.routes.route(code, now)
@@ -74,6 +79,12 @@ def render(route: Route, target: LinkTarget, *, recorded: bool) -> str:
             f"Your link works, but not for the offer right now ({reason}): visitors are sent "
             f"to the program's fallback page {fallback}, and those visits do not count."
         )
+    elif route.kind is RouteKind.LANDING:
+        landing = _anchor(plain_destination(target))
+        state = (
+            f"Your link works, but not for the offer right now ({reason}): visitors are sent "
+            f"to the program's page {landing}, and those visits do not count."
+        )
     else:
         state = (
             f"Your link is not sending visitors anywhere right now ({reason}): they see "
@@ -101,19 +112,6 @@ def render(route: Route, target: LinkTarget, *, recorded: bool) -> str:
         "<p>Keep this page's address to yourself.</p>"
         "</body></html>"
     )
-
-
-def plain_destination(target: LinkTarget) -> str:
-    """The program's configured destination without any per-click parts: query
-    parameters and a path that carry a placeholder (``{click_id}``, …) are left out."""
-    parts = urlsplit(target.destination_url)
-    query = [
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not any(placeholder in name + value for placeholder in PLACEHOLDERS)
-    ]
-    path = "/" if any(placeholder in parts.path for placeholder in PLACEHOLDERS) else parts.path
-    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
 
 
 def _anchor(url: str) -> str:

@@ -1,6 +1,7 @@
 """Postback authentication, one scheme per program.
 
-- ``token``: a secret in the query string (``?token=…``), compared in constant time.
+- ``token``: a secret in the query string (``?token=…``) or in the form or JSON body's
+  ``token`` field, compared in constant time.
 - ``hmac``: a hex HMAC-SHA256 of the raw body in a header (``X-Signature`` unless the
   program names another), as Dub or Rewardful send it; ``sha256=`` prefixes are accepted.
 - ``standard-webhooks``: the Standard Webhooks headers ``webhook-id``,
@@ -20,19 +21,28 @@ import hmac
 from collections.abc import Mapping
 from datetime import datetime
 
+from commands.core.text import problem
 from commands.tracking.postback_fields import ConversionRejected, PostbackAuth
 
 TOLERANCE_SECONDS = 5 * 60
+MAX_TIMESTAMP_DIGITS = 12  # Unix seconds until the year 33658
+# Several signatures during a rotation are a few hundred characters; a token is shorter.
+MAX_HEADER_LENGTH = 4096
 
 
 def verify(
     auth: PostbackAuth,
-    query: Mapping[str, str],
+    fields: Mapping[str, str],
     headers: Mapping[str, str],
     body: bytes,
     now: datetime,
 ) -> None:
-    """Raise ``ConversionRejected`` (401) unless the request proves it knows a secret."""
+    """Raise ``ConversionRejected`` (401) unless the request proves it knows a secret.
+
+    ``fields`` are the query's and the body's (the token scheme reads ``token`` there).
+    Every header and token is checked as text (``commands.core.text``) before it is
+    encoded or converted: bytes that are not UTF-8 are a 401 naming the header.
+    """
     if not auth.secrets:
         raise ConversionRejected(
             "token",
@@ -40,15 +50,15 @@ def verify(
             401,
         )
     if auth.mode == "token":
-        _verify_token(auth, query)
+        _verify_token(auth, fields)
     elif auth.mode == "hmac":
         _verify_hmac(auth, headers, body)
     else:
         _verify_standard_webhooks(auth, headers, body, now)
 
 
-def _verify_token(auth: PostbackAuth, query: Mapping[str, str]) -> None:
-    given = query.get("token", "")
+def _verify_token(auth: PostbackAuth, fields: Mapping[str, str]) -> None:
+    given = _header_text("token", fields.get("token", ""))
     if not given:
         raise ConversionRejected("token", "token is required", 401)
     if not any(_same(given.encode(), secret.encode()) for secret in auth.secrets):
@@ -57,7 +67,8 @@ def _verify_token(auth: PostbackAuth, query: Mapping[str, str]) -> None:
 
 def _verify_hmac(auth: PostbackAuth, headers: Mapping[str, str], body: bytes) -> None:
     field = auth.header.lower()
-    given = headers.get(auth.header, "").strip().lower().removeprefix("sha256=")
+    given = _header_text(field, headers.get(auth.header, ""))
+    given = given.strip().lower().removeprefix("sha256=")
     if not given:
         raise ConversionRejected(field, f"the {auth.header} header is required", 401)
     for secret in auth.secrets:
@@ -70,9 +81,9 @@ def _verify_hmac(auth: PostbackAuth, headers: Mapping[str, str], body: bytes) ->
 def _verify_standard_webhooks(
     auth: PostbackAuth, headers: Mapping[str, str], body: bytes, now: datetime
 ) -> None:
-    message_id = headers.get("webhook-id", "")
-    timestamp = headers.get("webhook-timestamp", "")
-    signatures = headers.get("webhook-signature", "")
+    message_id = _header_text("webhook-id", headers.get("webhook-id", ""))
+    timestamp = _header_text("webhook-timestamp", headers.get("webhook-timestamp", ""))
+    signatures = _header_text("webhook-signature", headers.get("webhook-signature", ""))
     for name, value in (
         ("webhook-id", message_id),
         ("webhook-timestamp", timestamp),
@@ -80,8 +91,12 @@ def _verify_standard_webhooks(
     ):
         if not value:
             raise ConversionRejected(name, f"the {name} header is required", 401)
-    if not timestamp.isdigit():
-        raise ConversionRejected("webhook-timestamp", "webhook-timestamp is not a number", 401)
+    # ASCII digits only ("²" is a digit to str.isdigit and not to int), and few enough to
+    # stay a float: a 400-digit timestamp overflowed the tolerance check.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > MAX_TIMESTAMP_DIGITS:
+        raise ConversionRejected(
+            "webhook-timestamp", "webhook-timestamp is not a Unix time in seconds", 401
+        )
     if abs(now.timestamp() - int(timestamp)) > TOLERANCE_SECONDS:
         raise ConversionRejected(
             "webhook-timestamp", "webhook-timestamp is outside the 5-minute tolerance", 401
@@ -97,6 +112,15 @@ def _verify_standard_webhooks(
         if any(_same(candidate, expected) for candidate in given):
             return
     raise ConversionRejected("webhook-signature", "no webhook-signature matches", 401)
+
+
+def _header_text(name: str, value: str) -> str:
+    """``value`` when it is text, else a 401 naming ``name`` (aiohttp keeps header bytes
+    that are not UTF-8 as surrogates, which cannot be encoded to compare)."""
+    reason = problem(value, MAX_HEADER_LENGTH)
+    if reason is not None:
+        raise ConversionRejected(name, f"{name} {reason}", 401)
+    return value
 
 
 def _key(secret: str) -> bytes:

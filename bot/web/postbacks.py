@@ -53,7 +53,9 @@ async def postback(request: web.Request) -> web.Response:
         settings = postback_settings(program)
         auth = auth_of(settings)
         now = tracking.clock()
-        verify(auth, query, request.headers, body, now)
+        # A token may come in the query or in the body's fields (the query wins);
+        # the signing schemes read only their headers and the raw body.
+        verify(auth, {**from_body, **query}, request.headers, body, now)
         raw = from_body if auth.signs_body else {**query, **from_body}
         fields = normalise(raw, settings.get("fields") or {})
         async with tracking.writer:
@@ -103,6 +105,8 @@ def _body_fields(content_type: str, body: bytes) -> dict[str, str]:
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
             document = json.loads(text, parse_float=Decimal)
+        except RecursionError:  # [[[[…]]]] thousands deep: nothing a network sends
+            raise ConversionRejected("body", "the JSON body is nested too deeply") from None
         except ValueError:
             raise ConversionRejected("body", "the body is not valid JSON") from None
         if not isinstance(document, dict):

@@ -15,9 +15,10 @@ from aiohttp import web
 from bot.web.click_batches import visit_row
 from bot.web.pages import NO_STORE, page
 from bot.web.rate_limit import LIMITS, refused
-from bot.web.routes import RouteKind, around_click_id
+from bot.web.routes import RouteKind, around_click_id, plain_destination
 from bot.web.state import TRACKING
 from bot.web.visitors import classify, referer_host
+from commands.core.text import problem
 from storage.clicks import new_click_id
 from storage.links import LinkTarget
 
@@ -27,13 +28,14 @@ MAX_CODE_LENGTH = 32
 
 
 async def redirect(request: web.Request) -> web.StreamResponse:
-    """302 to the program's destination with a fresh click id (or to its fallback)."""
+    """302 to the program's destination with a fresh click id; uncounted to its fallback,
+    or to its plain page while it is paused without one."""
     if (limited := refused(request, request.app[LIMITS].redirects, postback=False)) is not None:
         return limited
     tracking = request.app[TRACKING]
     metrics = tracking.metrics
     code = request.match_info["code"]
-    if len(code) > MAX_CODE_LENGTH:
+    if not plausible_code(code):
         metrics.redirects["unknown"] += 1
         return page(404, "Link not found", "This referral link does not exist.")
     now = tracking.clock()
@@ -43,12 +45,8 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         return page(404, "Link not found", "This referral link does not exist.")
     if route.kind is not RouteKind.DESTINATION:
         log.debug("code %s: %s (%s)", code, route.kind, route.reason)
-    if route.kind is RouteKind.GONE:
-        metrics.redirects["gone"] += 1
-        return page(410, "Offer not available", "This offer is not available right now.")
-    if route.kind is RouteKind.FALLBACK:
-        metrics.redirects["fallback"] += 1
-        return _found(route.target.fallback_url or "")
+        metrics.redirects[route.kind.value] += 1
+        return _elsewhere(route.kind, route.target)
     click_id = new_click_id()
     user_agent = request.headers.get("User-Agent", "")
     preview_bot, family = classify(user_agent)
@@ -71,6 +69,25 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         else destination(route.target, click_id)
     )
     return _found(location)
+
+
+def _elsewhere(kind: RouteKind, target: LinkTarget) -> web.Response:
+    """Where a click that is not for the offer goes; none of these is counted."""
+    if kind is RouteKind.FALLBACK:
+        return _found(target.fallback_url or "")
+    if kind is RouteKind.LANDING:
+        return _found(plain_destination(target))
+    return page(410, "Offer not available", "This offer is not available right now.")
+
+
+def plausible_code(code: str) -> bool:
+    """Whether ``code`` could be a link code at all, checked before any lookup.
+
+    A path of NUL (``/r/%00``), of bytes that are not UTF-8 or of 10 kB is no code; it
+    must get the same 404 as an unknown one, not reach the database (PostgreSQL refuses
+    NUL in a query parameter, and a 500 would tell a scanner something).
+    """
+    return bool(code) and problem(code, MAX_CODE_LENGTH) is None
 
 
 def destination(target: LinkTarget, click_id: str) -> str:

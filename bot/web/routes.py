@@ -1,12 +1,14 @@
-"""Where a referral code leads right now: destination, fallback, gone or unknown.
+"""Where a referral code leads right now: destination, fallback, landing, gone or unknown.
 
 Deciding needs the link, its program's and affiliate's states and whether a hard cap is
 full: one read transaction. A click must be cheap, so the decision is kept per code for
-``link_cache_seconds`` (0 disables it); a paused program or a full cap therefore takes
-effect within that many seconds (plus one read) on every tracking server sharing the
-database. When a decision expires, redirects keep using it while one background read
-replaces it, and concurrent misses for one code share one read: on a busy link, expiry
-used to send every in-flight request to the database at once.
+``link_cache_seconds`` (0 disables it), and never served older than that: a paused program
+or a full cap takes effect within that many seconds on every tracking server sharing the
+database, and at once in the process whose command made the change (``forget``, wired to
+``Services.link_changes``). A code clicked in the second half of its decision's life is
+re-read in the background, so a busy link never waits for the database; concurrent misses
+for one code share one read. Only when that read fails is the last decision served a
+while longer (``MAX_STALE_LIFETIMES``), so a database hiccup does not break links.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from commands.caps import rules as caps
@@ -28,8 +30,10 @@ from storage.links import LinkTarget
 log = logging.getLogger(__name__)
 
 MAX_CACHED_CODES = 50_000
-# An expired decision is served while it is refreshed, but never once it is this many
-# times its lifetime old (a database that stays unreachable then shows as errors).
+# A decision older than this share of its lifetime is re-read in the background on a click.
+REFRESH_AFTER = 0.5
+# When reading a code fails, its last decision is still served up to this many lifetimes
+# old (a database that stays unreachable then shows as errors).
 MAX_STALE_LIFETIMES = 12
 PLACEHOLDERS = ("{click_id}", "{code}", "{affiliate}", "{campaign}")
 
@@ -37,7 +41,8 @@ PLACEHOLDERS = ("{click_id}", "{code}", "{affiliate}", "{campaign}")
 class RouteKind(StrEnum):
     DESTINATION = "destination"  # counted click to the program's destination
     FALLBACK = "fallback"  # paused, suspended or capped: to the fallback URL, uncounted
-    GONE = "gone"  # paused, suspended or capped without a fallback URL: 410
+    LANDING = "landing"  # paused without a fallback URL: to the program's page, uncounted
+    GONE = "gone"  # suspended or capped without a fallback URL: 410
     UNKNOWN = "unknown"  # no such code: 404
 
 
@@ -56,25 +61,30 @@ class RouteCache:
         self._database = database
         self._ttl = ttl_seconds
         self._zone = zone
+        # code -> (monotonic time its read started, decision)
         self._cache: dict[str, tuple[float, Route]] = {}
         self._reads: dict[str, asyncio.Task[Route]] = {}
+        self._generation = 0  # bumped by forget(): reads started before it are not kept
+
+    def forget(self) -> None:
+        """Drop every decision: a command in this process just changed where links lead."""
+        self._cache.clear()
+        self._reads.clear()
+        self._generation += 1
 
     def cached(self, code: str, now: datetime) -> Route | None:
-        """The cached route for ``code`` (no await on the hot path).
+        """The cached route for ``code`` while it is fresh (no await on the hot path).
 
-        An expired one is still returned, within ``MAX_STALE_LIFETIMES``, while a
-        background read replaces it.
+        In the second half of its lifetime a background read replaces it.
         """
         entry = self._cache.get(code)
         if entry is None:
             return None
-        expires, route = entry
-        left = expires - time.monotonic()
-        if left > 0:
-            return route
-        if -left > self._ttl * MAX_STALE_LIFETIMES:
+        read_at, route = entry
+        age = time.monotonic() - read_at
+        if age >= self._ttl:
             return None
-        if code not in self._reads:
+        if age >= self._ttl * REFRESH_AFTER and code not in self._reads:
             self._read(code, now).add_done_callback(_log_failed_refresh)
         return route
 
@@ -83,22 +93,34 @@ class RouteCache:
         if self._ttl <= 0:
             return await self._decide(code, now)
         entry = self._cache.get(code)
-        if entry is not None and entry[0] > time.monotonic():
+        age = None if entry is None else time.monotonic() - entry[0]
+        if entry is not None and age is not None and age < self._ttl:
             return entry[1]
-        return await asyncio.shield(self._reads.get(code) or self._read(code, now))
+        try:
+            return await asyncio.shield(self._reads.get(code) or self._read(code, now))
+        except Exception:
+            if entry is None or age is None or age > self._ttl * MAX_STALE_LIFETIMES:
+                raise
+            log.warning("reading link %s failed; using its last decision", code, exc_info=True)
+            return entry[1]
 
     def _read(self, code: str, now: datetime) -> asyncio.Task[Route]:
         """One read of ``code`` that every waiter shares; it fills the cache."""
+        started = time.monotonic()
+        generation = self._generation
         task = asyncio.get_running_loop().create_task(self._decide(code, now))
         self._reads[code] = task
 
         def done(finished: asyncio.Task[Route]) -> None:
-            self._reads.pop(code, None)
+            if self._reads.get(code) is finished:
+                del self._reads[code]
             if finished.cancelled() or finished.exception() is not None:
                 return
+            if generation != self._generation:
+                return  # read before a change this process made: the next click re-reads
             if len(self._cache) >= MAX_CACHED_CODES:
                 self._cache.clear()
-            self._cache[code] = (time.monotonic() + self._ttl, finished.result())
+            self._cache[code] = (started, finished.result())
 
         task.add_done_callback(done)
         return task
@@ -109,6 +131,8 @@ class RouteCache:
             if target is None:
                 return Route(RouteKind.UNKNOWN)
             if target.program_status != "active":
+                if not target.fallback_url:
+                    return Route(RouteKind.LANDING, target, "program paused")
                 return _away(target, "program paused")
             if target.affiliate_status != "active":
                 return _away(target, "affiliate suspended")
@@ -130,6 +154,19 @@ def around_click_id(target: LinkTarget) -> tuple[str, str] | None:
     code = target.link.code
     ref = code if code.isalnum() else quote(code, safe="")  # codes are alphanumeric
     return f"{base}{separator}click_id=", f"&ref={ref}{fragment}"
+
+
+def plain_destination(target: LinkTarget) -> str:
+    """The program's configured destination without any per-click parts: query
+    parameters and a path that carry a placeholder (``{click_id}``, …) are left out."""
+    parts = urlsplit(target.destination_url)
+    query = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not any(placeholder in name + value for placeholder in PLACEHOLDERS)
+    ]
+    path = "/" if any(placeholder in parts.path for placeholder in PLACEHOLDERS) else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
 
 
 @lru_cache(maxsize=4096)

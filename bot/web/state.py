@@ -18,10 +18,13 @@ from bot.web.click_sinks import ClickSink, InlineSink, ProcessSink
 from bot.web.metrics import Metrics
 from bot.web.routes import RouteCache
 from commands.core.invocation import Services
+from commands.core.text import cleaned
 from commands.tracking.conversions import TrackingRules
 from commands.tracking.ip_hashes import instance_salt
 
 log = logging.getLogger(__name__)
+
+MAX_ADDRESS_LENGTH = 64  # an IPv6 address with a zone is at most 45 characters
 
 
 @dataclass
@@ -39,6 +42,7 @@ class TrackingState:
     writer: contextlib.AbstractAsyncContextManager[object] = field(
         default_factory=contextlib.nullcontext
     )
+    _unsubscribe: Callable[[], None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -88,9 +92,14 @@ class TrackingState:
         self.rules = replace(self.rules, ip_salt=self.salt)
         self.buffer.use_salt(self.salt)
         self.buffer.start()
+        # A pause, suspension or cap set by a command in this process reaches the next click.
+        self._unsubscribe = self.services.link_changes.subscribe(self.routes.forget)
 
     async def close(self) -> None:
         """Write every buffered click (runs on SIGINT/SIGTERM via the app's cleanup)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         await self.buffer.stop()
         log.info("click buffer flushed (%s clicks written in total)", self.metrics.clicks_written)
 
@@ -102,8 +111,10 @@ class TrackingState:
         """
         address = ""
         if self.config.trust_forwarded_for:
+            # A header's bytes need not be UTF-8 (aiohttp keeps them as surrogates) and
+            # the address is hashed and stored: it is made storable here, at the edge.
             forwarded = request.headers.get("X-Forwarded-For", "")
-            address = forwarded.split(",", 1)[0].strip()
+            address = cleaned(forwarded.split(",", 1)[0], MAX_ADDRESS_LENGTH)
         if not address:
             address = request.remote or ""
         if address[:7].lower() == "::ffff:" and "." in address:

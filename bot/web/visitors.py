@@ -13,7 +13,10 @@ import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from commands.core.text import cleaned
 from commands.tracking.ip_hashes import hash_address
+
+MAX_HOST_LENGTH = 255  # clicks.referer_host; a DNS name is at most 253
 
 # Preview fetchers by name, then generic crawler words; matched on the lowercased agent
 # with plain substring tests, which costs a few microseconds per click instead of a regex.
@@ -93,7 +96,9 @@ def referer_host(referer: str | None) -> str | None:
         host = urlsplit(referer).hostname
     except ValueError:
         return None
-    return host[:255] if host else None
+    # The header's bytes need not be UTF-8 (aiohttp keeps them as surrogates): what is
+    # stored is the host made storable, or nothing.
+    return (cleaned(host, MAX_HOST_LENGTH) if host else "") or None
 
 
 # One definition of the visitor hash, shared with postbacks' customer IPs and the link

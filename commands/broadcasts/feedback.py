@@ -19,7 +19,8 @@ from commands.caps import pacing_lines, usage_lines
 from commands.core.calendar import Period, day_boundaries, period_key, previous
 from commands.core.money import format_money
 from commands.core.reply import Field, Image, Reply, Table, Visibility
-from commands.reporting import TOP, daily_bars, progress_lines, rank
+from commands.core.words import plural
+from commands.reporting import TOP, board, daily_bars, progress_lines
 from storage.outbox import OutgoingMessage
 from storage.performance import CapInForce
 from storage.store import Store
@@ -95,9 +96,17 @@ def _weak_conversion(numbers: FeedbackNumbers) -> str | None:
             and line.conversions / line.clicks < line.median_rate / 2
         ):
             return (
-                f"Your {line.slug} link got {line.clicks:,} clicks but converted at "
-                f"{line.conversions / line.clicks:.1%}, under half the program's typical "
-                f"{line.median_rate:.1%}. Check where that traffic comes from and whether "
+                plural(
+                    line.clicks,
+                    "Your {slug} link got {n} click but converted at {rate}, under half the "
+                    "program's typical {typical}.",
+                    "Your {slug} link got {n} clicks but converted at {rate}, under half the "
+                    "program's typical {typical}.",
+                    slug=line.slug,
+                    rate=f"{line.conversions / line.clicks:.1%}",
+                    typical=f"{line.median_rate:.1%}",
+                )
+                + " Check where that traffic comes from and whether "
                 "your post promises what the landing page offers."
             )
     return None
@@ -108,8 +117,13 @@ def _close_to_top(numbers: FeedbackNumbers) -> str | None:
     if more is None or not 0 < more <= CLOSE_TO_TOP:
         return None
     return (
-        f"{more} more conversion{'s' if more != 1 else ''} would have put you in the top "
-        f"{TOP}. One more push this week could get you on the leaderboard."
+        plural(
+            more,
+            "{n} more conversion would have put you in the top {top}.",
+            "{n} more conversions would have put you in the top {top}.",
+            top=TOP,
+        )
+        + " One more push this week could get you on the leaderboard."
     )
 
 
@@ -128,8 +142,10 @@ def _clicks_without_sales(numbers: FeedbackNumbers) -> str | None:
     if numbers.conversions:
         return None
     return (
-        f"{numbers.clicks:,} click{'s' if numbers.clicks != 1 else ''} but no conversion yet. "
-        "Tell people what they get and why now; a personal recommendation converts better "
+        plural(
+            numbers.clicks, "{n} click but no conversion yet.", "{n} clicks but no conversion yet."
+        )
+        + " Tell people what they get and why now; a personal recommendation converts better "
         "than a bare link."
     )
 
@@ -279,18 +295,16 @@ async def feedback_messages(
         if before is not None and before.start is not None
         else {}
     )
-    ranks = {
-        r.standing.affiliate_id: r
-        for r in rank(await store.weekly.standings(span.start, span.end))
-    }
+    # The public board's ranks (hidden affiliates included), so a DM never disagrees with it.
+    ranks = {e.affiliate.id: e for e in (await board(store, span, "conversions", None)).entries}
     # What the last place in a full top 10 had: matching it ties you into the top 10.
-    top_ten = [r.standing.conversions for r in ranks.values() if r.rank <= TOP]
+    top_ten = [e.value for e in ranks.values() if e.rank <= TOP]
     top_threshold = min(top_ten) if len(top_ten) >= TOP else None
     previous_ranks: dict[int, int] = {}
     if before is not None and before.start is not None:
         previous_ranks = {
-            r.standing.affiliate_id: r.rank
-            for r in rank(await store.weekly.standings(before.start, before.end))
+            e.affiliate.id: e.rank
+            for e in (await board(store, before, "conversions", None)).entries
         }
     medians = _median_rates(current)
     boundaries = day_boundaries(span, zone)
@@ -383,10 +397,11 @@ class _Limits:
         if not mine or span.start is None:
             return {"targets": tuple(targets)}
         slug_of = {i: slug for i, (slug, _) in self.programs.items()}
+        currency_of = {i: currency for i, (_, currency) in self.programs.items()}
         usage = await usage_lines(
             store,
             mine,
-            currency_of={i: currency for i, (_, currency) in self.programs.items()},
+            currency_of=currency_of,
             slug_of=slug_of,
             now=now,
             zone=zone,
@@ -396,6 +411,7 @@ class _Limits:
             store,
             mine,
             slug_of=slug_of,
+            currency_of=currency_of,
             now=now,
             zone=zone,
             pace=(span.start, span.end),

@@ -20,7 +20,7 @@ from commands.core import calendar
 from commands.core.calendar import period_key
 from commands.core.money import format_money
 from commands.core.reply import Field, Reply, Visibility
-from commands.reporting import rank
+from commands.reporting import board, public_name
 from storage.outbox import OutgoingMessage
 from storage.schedules import Schedule, ScheduleTarget
 from storage.store import Store
@@ -133,7 +133,7 @@ async def _report(store: Store, span: calendar.Period, zone: ZoneInfo) -> Reply:
     clicks = sum(t.clicks for t in totals)
     conversions = sum(t.conversions for t in totals)
     active = len({t.affiliate_id for t in totals})
-    top = rank(await store.weekly.standings(span.start, span.end))[:3]
+    top = (await board(store, span, "conversions", None)).entries[:3]
     broadcast = await store.outbox.latest_broadcast()
     fields = [
         Field("Clicks", f"{clicks:,}"),
@@ -146,9 +146,7 @@ async def _report(store: Store, span: calendar.Period, zone: ZoneInfo) -> Reply:
         fields.append(
             Field(
                 "Top affiliates",
-                "\n".join(
-                    f"{r.rank}. {r.standing.name} ({r.standing.conversions:,})" for r in top
-                ),
+                "\n".join(f"{e.rank}. {public_name(e.affiliate)} ({e.value:,})" for e in top),
                 inline=False,
             )
         )

@@ -3,8 +3,10 @@
 A posted period is archived as a season the first time it is composed; every later
 composition of the same period (a second channel, a re-post, ``/leaderboard last-week``)
 shows the archive, so late conversions or reversals never rewrite what was posted.
-Affiliates who chose to be hidden are left out of public rankings; those who chose an
-alias appear under it.
+The ranking is ``commands.reporting.board``, the one /leaderboard, /stats and feedback
+use, so a post never disagrees with them: affiliates who chose to be hidden keep their
+place as ``(hidden)`` (and are never named in the post's news); those who chose an alias
+appear under it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from commands.core.calendar import Period, period_key, previous
-from commands.reporting import public, rank, render_season, season_label
+from commands.reporting import board, public_name, render_season, season_label
 from commands.rewards import award_weekly_badges
 from storage.outbox import OutgoingMessage
 from storage.rewards import RewardDefaults
@@ -50,38 +52,41 @@ async def archive_season(
     existing = await store.weekly.season(key, scope)
     if existing is not None:
         return existing
-    current = rank(
-        public(await store.weekly.standings(span.start, span.end, program_id=program_id))
-    )
+    slug = None
+    if program_id is not None:
+        program = await store.programs.get(program_id)
+        if program is None:
+            raise ValueError(f"no program {program_id} to rank")
+        slug = program.slug
+    current = await board(store, span, "conversions", slug)
     before = previous(span, zone)
     earlier: dict[int, int] = {}
     if before is not None and before.start is not None:
-        previous_standings = await store.weekly.standings(
-            before.start, before.end, program_id=program_id
-        )
-        earlier = {r.standing.affiliate_id: r.rank for r in rank(public(previous_standings))}
+        earlier = {
+            entry.affiliate.id: entry.rank
+            for entry in (await board(store, before, "conversions", slug)).entries
+        }
     totals_before = await store.weekly.conversions_before(span.start)
     totals_after = await store.weekly.conversions_before(span.end)
     badges = await store.rewards.badges_between(span.start, span.end)
     entries: list[dict[str, Any]] = []
-    for ranked in current:
-        standing = ranked.standing
+    for entry in current.entries:
+        affiliate_id = entry.affiliate.id
         crossed = [
             m
             for m in MILESTONES
-            if totals_before.get(standing.affiliate_id, 0)
-            < m
-            <= totals_after.get(standing.affiliate_id, 0)
+            if totals_before.get(affiliate_id, 0) < m <= totals_after.get(affiliate_id, 0)
         ]
         entries.append(
             {
-                "rank": ranked.rank,
-                "affiliate_id": standing.affiliate_id,
-                "name": standing.name,
-                "conversions": standing.conversions,
-                "previous_rank": earlier.get(standing.affiliate_id),
+                "rank": entry.rank,
+                "affiliate_id": affiliate_id,
+                "name": public_name(entry.affiliate),
+                "hidden": entry.affiliate.visibility == "hidden",
+                "conversions": entry.value,
+                "previous_rank": earlier.get(affiliate_id),
                 "milestone": crossed[-1] if crossed else None,
-                "badges": badges.get(standing.affiliate_id, []),
+                "badges": badges.get(affiliate_id, []),
             }
         )
     if "-W" in key:  # a week: top 3 and streak badges, told privately, shouted out next week

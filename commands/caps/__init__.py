@@ -14,17 +14,22 @@ from commands.caps.rules import (
     over_hard_cap,
     reached_hard_cap,
     record_cap_crossings,
+    window,
 )
-from commands.caps.usage import describe_in_force, usage_lines
+from commands.caps.usage import describe_in_force, full_program_caps, usage_lines
+from commands.caps.wording import describe
 
 __all__ = [
     "DEFAULT_ALERT_PERCENTS",
     "CapUsage",
     "cap_usages",
+    "describe",
     "describe_in_force",
+    "full_program_caps",
     "over_hard_cap",
     "pacing_lines",
     "reached_hard_cap",
     "record_cap_crossings",
     "usage_lines",
+    "window",
 ]

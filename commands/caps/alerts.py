@@ -105,12 +105,13 @@ async def _messages(
     ]
     if cap is None or not cap.hard:
         return messages
+    # Named by limit and period: a program can have a program-wide and a personal cap.
     if event.affiliate_id is not None:
         recipients = [event.affiliate_id]
-        whose = "your personal cap"
+        whose = f"your personal cap of {what}"
     else:
         recipients = await notify.program_members(store, program.id)
-        whose = "its cap"
+        whose = f"its cap of {what}"
     after = "Further conversions this period earn nothing, and " + (
         "your link sends visitors to the fallback page."
         if cap.action == "fallback"

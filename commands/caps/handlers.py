@@ -22,6 +22,7 @@ from commands.core.programs import program_named
 from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.validation import slug
+from commands.core.words import plural
 from storage import Store
 from storage.audit import AuditEntry
 from storage.caps import Cap, CapAction, CapMetric, CapPeriod, CapScope, NewCap
@@ -132,6 +133,7 @@ async def set_cap(
             "cap.set",
             f"New cap: {describe(cap, found)}. When it is reached, {_AFFILIATE_TEXT[action]}.",
         )
+    invocation.services.link_changes.changed()
     notes = [f"Replaces: {describe(previous, found)}."] if previous else []
     notes.append(told)
     thresholds = ", ".join(f"{value}%" for value in alerts) if alerts else "the default thresholds"
@@ -167,6 +169,7 @@ async def cap_off(invocation: Invocation, program: str, per_affiliate: bool) -> 
         told = await _announce(
             store, invocation, found, "cap.off", f"The cap of {describe(ended, found)} is removed."
         )
+    invocation.services.link_changes.changed()
     return Reply(
         title=f"Cap removed from {found.name}",
         text=f"Ended: {describe(ended, found)}.",
@@ -232,7 +235,12 @@ async def _announce(
         ],
         now=now,
     )
-    return f"Announced to {len(members)} affiliates ({queued} messages queued)."
+    return plural(
+        len(members),
+        "Announced to {n} affiliate ({queued}).",
+        "Announced to {n} affiliates ({queued}).",
+        queued=plural(queued, "{n} message queued", "{n} messages queued"),
+    )
 
 
 def _limit(text: str, metric: str, program: Program) -> int:

@@ -12,6 +12,7 @@ from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
 from commands.caps.rules import window
+from commands.caps.usage import describe_in_force
 from storage import Store
 from storage.performance import CapInForce
 
@@ -23,18 +24,22 @@ async def pacing_lines(
     caps: list[CapInForce],
     *,
     slug_of: dict[int, str],
+    currency_of: dict[int, str],
     now: datetime,
     zone: ZoneInfo,
     pace: tuple[datetime, datetime],
     affiliate_id: int | None = None,
     pace_name: str = "this week's",
 ) -> list[str]:
-    """``shop: at this week's rate the cap is reached on Thu 26 Nov`` for each cap.
+    """``shop (100 conversions a month): at this week's rate reached on Thu 26 Nov`` for
+    each cap. Each line names its cap: a program can have a program-wide and a
+    per-affiliate cap at once, and two lines saying "the cap" would not tell them apart.
 
     Args:
         store: where to read usage.
         caps: the caps in force to forecast.
         slug_of: program id → slug, for the line's label.
+        currency_of: program id → currency, for commission caps' limits.
         now: the moment the forecast starts from.
         zone: the calendar of cap periods and of the date shown.
         pace: ``[start, end)`` whose usage sets the pace.
@@ -50,21 +55,22 @@ async def pacing_lines(
         own = affiliate_id if cap.scope == "affiliate" else None
         span = window(cast(Period, cap.period), now, zone)
         used = await store.performance.cap_usage(cap, span.start, now, affiliate_id=own)
-        slug = slug_of[cap.program_id]
+        named = (
+            f"{slug_of[cap.program_id]} ({describe_in_force(cap, currency_of[cap.program_id])})"
+        )
         if used >= cap.limit_value:
-            lines.append(f"{slug}: the cap is reached")
+            lines.append(f"{named}: reached")
             continue
         recent = await store.performance.cap_usage(cap, pace[0], pace[1], affiliate_id=own)
         if recent <= 0 or seconds <= 0:
-            lines.append(f"{slug}: at {pace_name} rate the cap is not reached")
+            lines.append(f"{named}: not reached at {pace_name} rate")
             continue
         left = (cap.limit_value - used) * seconds / recent
         reached = now + timedelta(seconds=left)
         if span.end is not None and reached >= span.end:
-            lines.append(f"{slug}: at {pace_name} rate the cap is not reached this {cap.period}")
+            lines.append(f"{named}: not reached this {cap.period} at {pace_name} rate")
             continue
         lines.append(
-            f"{slug}: at {pace_name} rate the cap is reached on "
-            f"{reached.astimezone(zone):%a %d %b}"
+            f"{named}: at {pace_name} rate reached on {reached.astimezone(zone):%a %d %b}"
         )
     return lines

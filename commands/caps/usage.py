@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from commands.caps.rules import cap_usages
 from commands.core import calendar
 from commands.core.money import format_money
+from commands.core.words import plural
 from storage import Store
 from storage.performance import CapInForce
 
@@ -20,7 +22,7 @@ _PERIOD_WORDS = {"day": "day", "week": "week", "month": "month", "all": "in tota
 def describe_in_force(cap: CapInForce, currency: str) -> str:
     """``100 conversions a month``, ``500.00 USD commission a week per affiliate``."""
     amount = (
-        f"{cap.limit_value} conversions"
+        plural(cap.limit_value, "{n} conversion", "{n} conversions")
         if cap.metric == "conversions"
         else f"{format_money(cap.limit_value, currency)} commission"
     )
@@ -66,3 +68,16 @@ async def usage_lines(
             f"{slug_of[cap.program_id]}: {shown} of {describe_in_force(cap, currency)} ({share}%)"
         )
     return lines
+
+
+async def full_program_caps(
+    store: Store, program_id: int, *, now: datetime, zone: ZoneInfo
+) -> dict[int, datetime | None]:
+    """The program-wide caps that are full right now, by cap id, with the end of their
+    period (``None``: an all-time cap). Read the way the conversion path and the
+    redirect decide, so a cap shown as reached is one that is being enforced."""
+    return {
+        usage.cap.id: usage.window.end
+        for usage in await cap_usages(store, program_id, None, now, zone)
+        if usage.reached()
+    }

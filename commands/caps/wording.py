@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands.core.money import format_money
+from commands.core.words import plural
 from storage.caps import Cap
 from storage.programs import Program
 
@@ -19,5 +20,5 @@ def describe(cap: Cap, program: Program) -> str:
 def amount(value: int, cap: Cap, program: Program) -> str:
     """A usage or limit in the cap's metric: ``3 conversions`` or ``12.00 USD``."""
     if cap.metric == "conversions":
-        return f"{value} conversion{'s' if value != 1 else ''}"
+        return plural(value, "{n} conversion", "{n} conversions")
     return format_money(value, program.currency)

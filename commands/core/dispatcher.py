@@ -33,13 +33,25 @@ class Dispatcher:
         self.limits = limits or CommandLimits(per_minute=0)  # the app passes the configured
 
     async def execute_line(
-        self, line: str, actor: Actor, chat: ChatKind, *, chat_id: str | None = None
+        self,
+        line: str,
+        actor: Actor,
+        chat: ChatKind,
+        *,
+        chat_id: str | None = None,
+        returning: bool = True,
     ) -> list[Reply]:
-        """Run a typed command line such as ``/link shop spring``."""
+        """Run a typed command line such as ``/link shop spring``.
+
+        ``returning=False`` says this contact is part of a signup, not a referred account
+        coming back (Telegram answers a referral's ``/start`` with /help as well).
+        """
         spec, word, rest = self.registry.resolve(line)
         if spec is None:
             return [self._unknown(word, rest, actor)]
-        return await self._run(spec, actor, chat, chat_id, lambda: spec.parse(rest))
+        return await self._run(
+            spec, actor, chat, chat_id, lambda: spec.parse(rest), returning=returning
+        )
 
     async def execute(
         self,
@@ -64,6 +76,8 @@ class Dispatcher:
         chat: ChatKind,
         chat_id: str | None,
         parse: Callable[[], dict[str, Any]],
+        *,
+        returning: bool = True,
     ) -> list[Reply]:
         invocation = Invocation(
             actor=actor,
@@ -74,7 +88,7 @@ class Dispatcher:
         )
         if wait := self.limits.wait(actor, invocation.now):
             return [cooldown_reply(wait)]
-        await self._note_contact(actor)
+        await self._note_contact(actor, returning=returning)
         try:
             if not allowed(spec, actor):
                 log.warning("refused /%s for %s: managers only", spec.name, actor.label)
@@ -102,8 +116,9 @@ class Dispatcher:
             ]
         return result if isinstance(result, list) else [result]
 
-    async def _note_contact(self, actor: Actor) -> None:
-        """Talking to the bot makes an account reachable for private messages again.
+    async def _note_contact(self, actor: Actor, *, returning: bool) -> None:
+        """Talking to the bot makes an account reachable for private messages again, and
+        (when ``returning``) a referred account's later command shows it came back.
 
         Two indexed reads per command; a write happens only for an account delivery had
         marked unreachable, or for a referred account's first return. A failure here
@@ -112,7 +127,9 @@ class Dispatcher:
         try:
             async with self.services.database.read() as store:
                 marked = await store.affiliates.is_unreachable(actor.platform, actor.user_id)
-                referred = await store.referral_activity.watched(actor.platform, actor.user_id)
+                referred = returning and await store.referral_activity.watched(
+                    actor.platform, actor.user_id
+                )
             if referred:
                 # A referred account acting again: it is not a throwaway (commands.fraud.inactive).
                 async with self.services.database.transaction() as store:

@@ -9,12 +9,17 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from commands.core.link_changes import LinkChanges
+from commands.core.text import cleaned, problem
 from storage import Database
 
 if TYPE_CHECKING:
     from commands.core.registry import Registry
 from storage.affiliates import Affiliate
 from storage.rewards import RewardDefaults
+
+DISPLAY_NAME_LIMIT = 100  # identities.display_name and affiliates.display_name
+USER_ID_LIMIT = 64  # identities.platform_user_id
 
 
 class ChatKind(StrEnum):
@@ -34,6 +39,23 @@ class Actor:
     user_id: str
     display_name: str
     is_manager: bool = False
+    # Typed at this machine's console: a local, trusted operator, never rate limited.
+    local: bool = False
+
+    def __post_init__(self) -> None:
+        """The one place where people's names and ids enter the core, for every adapter.
+
+        A display name is only shown and recorded, so it is made storable (control
+        characters and bytes that were not UTF-8 dropped, cut to the column's 100
+        characters) rather than refused: nobody can rename themselves for us. A user id
+        cannot be cut without merging two people, so one that does not fit is refused;
+        platforms' ids are short numbers, only a console name can be too long.
+        """
+        reason = problem(self.user_id, USER_ID_LIMIT) if self.user_id else "is empty"
+        if reason is not None:
+            raise ValueError(f"a {self.platform} user id {reason}")
+        name = cleaned(self.display_name, DISPLAY_NAME_LIMIT)
+        object.__setattr__(self, "display_name", name or f"user {self.user_id}")
 
     @property
     def label(self) -> str:
@@ -74,6 +96,8 @@ class Services:
     settings: Settings
     clock: Callable[[], datetime]
     registry: Registry
+    # This process's link caches, told when a command changes where links lead.
+    link_changes: LinkChanges = field(default_factory=LinkChanges)
 
 
 @dataclass(frozen=True, slots=True)

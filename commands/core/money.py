@@ -35,6 +35,7 @@ CURRENCIES = frozenset(
     """.split()
 )
 MAX_MINOR = 10**15  # far above any real sale; keeps sums inside 64-bit columns
+MAX_MINOR_DIGITS = 15  # the decimal exponent of MAX_MINOR
 
 
 def exponent(currency: str) -> int:
@@ -68,13 +69,27 @@ def to_minor(amount: Decimal | str, currency: str) -> int:
         raise ValueError(f"{amount!r} is not a number")
     if value < 0:
         raise ValueError(f"{amount} is negative")
-    scaled = value.scaleb(exponent(currency))
+    places = exponent(currency)
+    # Bounded by its exponent before anything is scaled or made an int: ``1e999990``
+    # would otherwise become a million-digit integer (half a minute of CPU) and
+    # ``1e999999`` overflow the decimal context.
+    if value and value.adjusted() + places > MAX_MINOR_DIGITS:
+        raise ValueError(f"{_shown(amount)} {currency} is too large")
+    if value and value.adjusted() < -places:
+        raise ValueError(f"{_shown(amount)} has more decimals than {currency} allows")
+    scaled = value.scaleb(places)
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{amount} has more decimals than {currency} allows")
     minor = int(scaled)
     if minor > MAX_MINOR:
         raise ValueError(f"{amount} {currency} is too large")
     return minor
+
+
+def _shown(amount: Decimal | str) -> str:
+    """An amount for an error message, never longer than a line."""
+    text = str(amount)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def from_minor(minor: int, currency: str) -> Decimal:

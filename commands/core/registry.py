@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import inspect
 import re
-import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from commands.core.errors import UsageError
+from commands.core.text import problem as text_problem
 
 if TYPE_CHECKING:
     from commands.core.reply import Reply
@@ -138,11 +138,9 @@ def _check_text(raw: str, param: Param) -> None:
         raise ValueError(
             f"{param.keyword} is too long ({len(raw)} characters, at most {param.max_length})"
         )
-    for char in raw:
-        if char in "\n\t" and param.multiline:
-            continue
-        if unicodedata.category(char) == "Cc":
-            raise ValueError(f"{param.keyword} contains control characters")
+    reason = text_problem(raw, param.max_length, allow="\n\t" if param.multiline else "")
+    if reason is not None:
+        raise ValueError(f"{param.keyword} {reason}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,7 +108,8 @@ async def screen_conversion(
                     minimum=rules.min_seconds_to_convert,
                     click_at=click.occurred_at.isoformat(),
                 )
-    elif rules.flag_without_click and data.code is not None and data.customer_id is None:
+    elif rules.flag_without_click and data.code is not None:
+        # A customer_id says who bought, not that anyone clicked: the rule applies anyway.
         flag(RULE_NO_CLICK, code=data.code[:32])
     if await _customer_is_affiliate(store, data.customer_id, affiliate_id):
         flag(RULE_SELF_CUSTOMER, customer_platform=(data.customer_id or "").split(":", 1)[0])
@@ -249,21 +250,19 @@ async def record_screening(
 ) -> list[int]:
     """Raise the screening's flags for the stored conversion; returns new flag ids.
 
-    A flag already open under the same dedupe key (a rule judged per affiliate and day)
-    names this conversion too, so a conversion held for review always has a flag whose
-    review settles it.
+    The open flag that stands for the flag's dedupe key (new, grouped into, or raised
+    earlier by a rule judged per affiliate and day) names this conversion and the related
+    earlier ones, so a conversion held for review always has a flag whose review settles it.
     """
     raised = []
     for flag in screening.flags:
-        new = await raise_flags(
-            store, [flag], rules=rules, now=now, conversion_id=conversion_id, held=screening.hold
-        )
-        if new:
-            for earlier in screening.related.get(flag.dedupe_key, ()):
-                await store.fraud.attach(new[0], earlier, held=False)
-            raised += new
-        elif (open_id := await store.fraud.open_flag_id(flag.dedupe_key)) is not None:
-            await store.fraud.attach(open_id, conversion_id, held=screening.hold)
+        raised += await raise_flags(store, [flag], rules=rules, now=now)
+        open_id = await store.fraud.open_flag_id(flag.dedupe_key)
+        if open_id is None:
+            continue
+        await store.fraud.attach(open_id, conversion_id, held=screening.hold)
+        for earlier in screening.related.get(flag.dedupe_key, ()):
+            await store.fraud.attach(open_id, earlier, held=False)
     return raised
 
 
@@ -289,7 +288,8 @@ async def screen_reversal(
         window_hours=rules.reversal_window_hours,
     )
     raised = await raise_flags(store, [flag], rules=rules, now=now)
-    for flag_id in raised:
+    open_id = await store.fraud.open_flag_id(flag.dedupe_key)
+    if open_id is not None:
         for conversion_id in reversed_ids:
-            await store.fraud.attach(flag_id, conversion_id, held=False)
+            await store.fraud.attach(open_id, conversion_id, held=False)
     return raised

@@ -2,7 +2,10 @@
 
 A flag and its alert are written in the transaction that saw the evidence (a click batch,
 a conversion), so an alert exists exactly when its flag does; the flag's dedupe key keeps
-a rule that keeps firing on the same traffic from raising (and alerting) again.
+a rule that keeps firing on the same traffic from raising (and alerting) again. A rule
+that fires again on other traffic of the same affiliate and program while its flag is open
+joins that flag (counted, with first and last seen) and alerts nobody again: testing your
+own link from your own check page once must not fill the review queue.
 
 Every rule builds its flag with ``new_flag``, so every dedupe key is the rule's name and
 then what it is about, joined by ``:`` (``too-fast:3:T-1``, ``ip-flood:7:ab12…:1763467200``).
@@ -57,21 +60,25 @@ async def raise_flags(
     conversion_id: int | None = None,
     held: bool = False,
 ) -> list[int]:
-    """Store new flags (ignoring ones already raised), attach the conversion, alert.
+    """Store new flags (ignoring ones already raised, counting repeats into the open flag
+    of their rule and affiliate), attach the conversion, alert about new flags.
 
     Returns:
         The ids of flags that are new.
     """
     raised = []
     for flag in flags:
-        flag_id = await store.fraud.raise_flag(flag, now=now)
-        if flag_id is None:
+        result = await store.fraud.raise_flag(flag, now=now)
+        if result is None:
             continue
-        raised.append(flag_id)
         if conversion_id is not None:
-            await store.fraud.attach(flag_id, conversion_id, held=held)
-        log.warning("fraud flag %s raised: %s %s", flag_id, flag.rule, flag.dedupe_key)
-        await store.outbox.enqueue(_alerts(flag_id, flag, rules), now=now)
+            await store.fraud.attach(result.flag_id, conversion_id, held=held)
+        if not result.new:
+            log.info("fraud flag %s seen again: %s %s", result.flag_id, flag.rule, flag.dedupe_key)
+            continue
+        raised.append(result.flag_id)
+        log.warning("fraud flag %s raised: %s %s", result.flag_id, flag.rule, flag.dedupe_key)
+        await store.outbox.enqueue(_alerts(result.flag_id, flag, rules), now=now)
     return raised
 
 

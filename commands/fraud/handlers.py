@@ -17,6 +17,7 @@ from commands.core.programs import program_named
 from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply, Table, Visibility
 from commands.core.validation import slug
+from commands.core.words import plural
 from commands.fraud.flags import describe
 from commands.tracking import settle_held
 from storage import Store
@@ -56,7 +57,9 @@ async def list_flags(invocation: Invocation, period: str, program: str | None) -
     program, a burst of reversals or of signup referrals, a customer who is the affiliate
     (their own chat account, or an address they checked their own link from), many
     customers behind one customer IP) and its evidence: counts, times and visitor hashes,
-    never addresses. Settle one with /fraud review.
+    never addresses. A rule that fires again for the same affiliate and program while
+    its flag is open counts into that flag (seen: how often, and when last) instead of
+    raising another one. Settle one with /fraud review.
     """
     span = calendar.period(period, invocation.now, invocation.settings.timezone)
     async with invocation.database.read() as store:
@@ -67,20 +70,24 @@ async def list_flags(invocation: Invocation, period: str, program: str | None) -
         held = {flag.id: await store.fraud.conversions_of(flag.id) for flag in flags}
     if not flags:
         return Reply(text=f"No open fraud flags ({span.label}).", visibility=PRIVATE)
+    zone = invocation.settings.timezone
     rows = tuple(
         (
             f"#{flag.id}",
-            flag.created_at.astimezone(invocation.settings.timezone).strftime("%Y-%m-%d %H:%M"),
+            flag.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
             flag.rule,
             f"#{flag.affiliate_id}" if flag.affiliate_id is not None else "-",
             str(len(held[flag.id])),
+            _seen(flag, invocation),
             describe(flag.rule, flag.evidence),
         )
         for flag in flags
     )
     return Reply(
         title=f"Open fraud flags ({span.label})",
-        table=Table(("flag", "raised", "rule", "affiliate", "conversions", "evidence"), rows),
+        table=Table(
+            ("flag", "raised", "rule", "affiliate", "conversions", "seen", "evidence"), rows
+        ),
         notes=("Settle one with /fraud review <flag> approve|reject.",),
         visibility=PRIVATE,
     )
@@ -124,7 +131,11 @@ async def review(invocation: Invocation, flag: int, decision: str) -> Reply:
             )
         )
     verb = "approved" if decision == "approve" else "reversed"
-    detail = f" {len(changed)} conversion(s) {verb}." if changed else ""
+    detail = (
+        plural(len(changed), " {n} conversion {verb}.", " {n} conversions {verb}.", verb=verb)
+        if changed
+        else ""
+    )
     return Reply(text=f"Flag #{flag} ({found.rule}) {status}.{detail}", visibility=PRIVATE)
 
 
@@ -203,3 +214,11 @@ async def _settle_conversions(
         changed.append(conversion_id)
     log.info("fraud flag %s %s: %s conversions changed", flag.id, decision, len(changed))
     return changed
+
+
+def _seen(flag: Flag, invocation: Invocation) -> str:
+    """How often the rule fired into the flag, and when last (for grouped repeats)."""
+    if flag.occurrences <= 1:
+        return "once"
+    last = flag.seen_at.astimezone(invocation.settings.timezone).strftime("%Y-%m-%d %H:%M")
+    return f"{flag.occurrences} times, last {last}"

@@ -8,16 +8,16 @@ the exports here so a post shows what the command shows.
 """
 
 from commands.reporting.chart import daily_bars
-from commands.reporting.leaderboard import TOP
-from commands.reporting.seasons import public, rank, render_season, season_label
+from commands.reporting.leaderboard import TOP, board, public_name
+from commands.reporting.seasons import render_season, season_label
 from commands.reporting.targets import progress_lines
 
 __all__ = [
     "TOP",
+    "board",
     "daily_bars",
     "progress_lines",
-    "public",
-    "rank",
+    "public_name",
     "render_season",
     "season_label",
 ]

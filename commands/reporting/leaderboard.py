@@ -1,7 +1,9 @@
 """Leaderboards: ranking affiliates for a period and metric, with ties and privacy.
 
-``board()`` is the one place a leaderboard is computed, so ``/leaderboard``, reports,
-exports and scheduled posts all show the same ranks.
+``board()`` is the one place a leaderboard is computed, so ``/leaderboard``, /stats,
+/report, exports, the weekly post and weekly feedback all show the same ranks to every
+viewer. Hidden affiliates keep their place (so nobody's rank depends on who is looking);
+only their name is withheld: public views show them as ``(hidden)``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from storage.rewards import RewardDefaults
 
 TOP = 10
 ANONYMOUS = "anonymous"
+HIDDEN = "(hidden)"  # parentheses: no alias can look like it (see /settings alias)
 METRICS = (*RANKING_METRICS, "points")
 
 
@@ -45,11 +48,11 @@ class Board:
         return format_money(value, self.currency) if self.currency else str(value)
 
     def public_reply(self) -> Reply:
-        """The top 10 (more when ties share the 10th place), hidden affiliates left out."""
+        """The top 10 (more when ties share the 10th place), hidden affiliates unnamed."""
         rows = tuple(
             (f"#{entry.rank}", public_name(entry.affiliate), self.shown_value(entry.value))
             for entry in self.entries
-            if entry.rank <= TOP and entry.affiliate.visibility != "hidden"
+            if entry.rank <= TOP
         )
         if not rows:
             return Reply(title=self.title, text=f"No {self.metric} yet in this period.")
@@ -60,8 +63,10 @@ class Board:
 
 
 def public_name(affiliate: Affiliate) -> str:
-    """The name a leaderboard may show: the display name, or the alias for those who chose
-    one (``anonymous`` without an alias)."""
+    """The name a leaderboard may show: the display name, the alias for those who chose
+    one (``anonymous`` without an alias), or ``(hidden)`` for those who chose to hide."""
+    if affiliate.visibility == "hidden":
+        return HIDDEN
     if affiliate.visibility == "alias":
         return affiliate.alias or ANONYMOUS
     return affiliate.display_name
@@ -85,15 +90,13 @@ async def board(
     metric: str,
     program: str | None,
     *,
-    viewer_id: int | None = None,
-    include_hidden: bool = False,
     rewards: RewardDefaults | None = None,
 ) -> Board:
-    """Rank affiliates for a period and metric, optionally in one program.
+    """Rank every active affiliate for a period and metric, optionally in one program.
 
-    Hidden affiliates are left out of the ranking, except ``viewer_id`` who still learns
-    where they would stand (and managers' reports, with ``include_hidden``). ``points``
-    ranks by reward points, with ``rewards`` as the defaults for programs without rules.
+    The ranks are the same whoever looks: hidden affiliates are ranked like everyone else,
+    and it is for each view to withhold their names (``public_name``). ``points`` ranks by
+    reward points, with ``rewards`` as the defaults for programs without rules.
 
     Raises:
         NotFound: unknown program.
@@ -125,12 +128,7 @@ async def board(
         standings = await store.performance.ranking(
             metric, span.start, span.end, program_ids=program_ids
         )
-    found = await store.affiliates.get_many(s.affiliate_id for s in standings)
-    affiliates = {
-        affiliate_id: affiliate
-        for affiliate_id, affiliate in found.items()
-        if include_hidden or affiliate.visibility != "hidden" or affiliate_id == viewer_id
-    }
+    affiliates = await store.affiliates.get_many(s.affiliate_id for s in standings)
     kept = [s for s in standings if s.affiliate_id in affiliates]
     entries = tuple(
         Entry(rank, affiliates[standing.affiliate_id], standing.value)

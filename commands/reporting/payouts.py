@@ -90,3 +90,23 @@ async def owed_rows(store: Store, now: datetime) -> list[tuple[str, ...]]:
 
 
 OWED_HEADERS = ("id", "name", "alias", "currency", "payable", "programs")
+
+
+async def withheld_lines(store: Store, now: datetime) -> list[str]:
+    """What suspended affiliates would be owed, per affiliate and currency: left out of the
+    payment run until they are reinstated (or their conversions reversed)."""
+    totals: dict[tuple[int, str], int] = {}
+    for balance in await store.payouts.balances(now=now):
+        if balance.withheld_minor:
+            key = (balance.affiliate_id, balance.currency)
+            totals[key] = totals.get(key, 0) + balance.withheld_minor
+    for bonus in await store.payouts.bonuses():
+        if bonus.withheld_minor:
+            key = (bonus.affiliate_id, bonus.currency)
+            totals[key] = totals.get(key, 0) + bonus.withheld_minor
+    people = await store.affiliates.get_many({who for who, _ in totals})
+    return [
+        f"#{who} {people[who].display_name}: {format_money(amount, currency)} withheld (suspended)"
+        for (who, currency), amount in sorted(totals.items())
+        if who in people
+    ]

@@ -7,40 +7,22 @@ A season is the archived board of a finished period (see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from commands.core.reply import Reply, Table
+from commands.core.words import plural
 from commands.reporting.leaderboard import TOP
-from storage.weekly import Season, Standing
-
-
-@dataclass(frozen=True, slots=True)
-class Ranked:
-    rank: int
-    standing: Standing
-
-
-def rank(standings: Sequence[Standing]) -> list[Ranked]:
-    """Competition ranking by conversions (1, 2, 2, 4): ties share a place."""
-    ranked: list[Ranked] = []
-    for index, standing in enumerate(standings):
-        if ranked and ranked[-1].standing.conversions == standing.conversions:
-            ranked.append(Ranked(ranked[-1].rank, standing))
-        else:
-            ranked.append(Ranked(index + 1, standing))
-    return ranked
-
-
-def public(standings: Sequence[Standing]) -> list[Standing]:
-    return [s for s in standings if s.visibility != "hidden"]
+from storage.weekly import Season
 
 
 def render_season(season: Season, label: str) -> Reply:
-    """The public post for an archived season: top 10 table and a few lines of news."""
+    """The public post for an archived season: top 10 table and a few lines of news.
+
+    Hidden affiliates hold their rows (as ``(hidden)``) but are left out of the news, so
+    no climb, milestone or badge points at them.
+    """
     top = [entry for entry in season.entries if entry["rank"] <= TOP]
     if not top:
         return Reply(
@@ -52,8 +34,9 @@ def render_season(season: Season, label: str) -> Reply:
         for entry in top
     )
     notes = []
+    named = [e for e in top if not e.get("hidden")]  # seasons archived before: none hidden
     movers = sorted(
-        (e for e in top if e["previous_rank"] is not None and e["previous_rank"] > e["rank"]),
+        (e for e in named if e["previous_rank"] is not None and e["previous_rank"] > e["rank"]),
         key=lambda e: (e["rank"] - e["previous_rank"], e["rank"]),
     )[:3]
     if movers:
@@ -61,13 +44,23 @@ def render_season(season: Season, label: str) -> Reply:
             "Biggest climbers: "
             + ", ".join(f"{e['name']} (up {e['previous_rank'] - e['rank']})" for e in movers)
         )
-    newcomers = [e["name"] for e in top if e["previous_rank"] is None or e["previous_rank"] > TOP]
+    newcomers = [
+        e["name"] for e in named if e["previous_rank"] is None or e["previous_rank"] > TOP
+    ]
     if newcomers and len(newcomers) < len(top):
         notes.append("New in the top 10: " + ", ".join(newcomers))
-    milestones = [e for e in season.entries if e["milestone"]]
+    everyone_named = [e for e in season.entries if not e.get("hidden")]
+    milestones = [e for e in everyone_named if e["milestone"]]
     for entry in milestones[:5]:
-        notes.append(f"Milestone: {entry['name']} passed {entry['milestone']:,} conversions!")
-    earned = [e for e in season.entries if e.get("badges")]  # seasons before rewards: none
+        notes.append(
+            plural(
+                entry["milestone"],
+                "Milestone: {name} passed {n} conversion!",
+                "Milestone: {name} passed {n} conversions!",
+                name=entry["name"],
+            )
+        )
+    earned = [e for e in everyone_named if e.get("badges")]  # seasons before rewards: none
     if earned:
         notes.append(
             "New badges: "

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from commands.core import calendar
 from commands.core.money import format_money, format_percent
+from commands.reporting.metric_words import metric_amount
 from storage import Store
 from storage.performance import ProgramTotals
 from storage.targets import Target
@@ -69,9 +70,4 @@ def describe(target: Target, currency: str | None) -> str:
     """``20 conversions a month`` or ``+15% conversions vs last month``."""
     if target.mode == "growth":
         return f"+{format_percent(target.value)} {target.metric} vs last {target.period}"
-    amount = (
-        format_money(target.value, currency or "USD")
-        if target.metric in {"revenue", "commission"}
-        else str(target.value)
-    )
-    return f"{amount} {target.metric} a {target.period}"
+    return f"{metric_amount(target.metric, target.value, currency)} a {target.period}"

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from commands.core import notify
 from commands.core.reply import Reply
+from commands.core.words import plural
 from commands.rewards import roles as reward_roles
 from storage import Store
 from storage.reward_roles import badge_subject
@@ -71,7 +72,7 @@ async def check_milestones(
         if milestone > count:
             break
         badge = milestone_badge(milestone)
-        reason = f"{milestone} approved conversion{'s' if milestone != 1 else ''}"
+        reason = plural(milestone, "{n} approved conversion", "{n} approved conversions")
         if await grant(store, affiliate_id, badge, reason, now=now):
             new.append(badge)
     return new
@@ -107,5 +108,10 @@ async def award_weekly_badges(
             if count == 0:
                 break
         else:
-            reason = f"a conversion in each of {streak} weeks to {week_key}"
+            reason = plural(
+                streak,
+                "a conversion in each of {n} week to {week}",
+                "a conversion in each of {n} weeks to {week}",
+                week=week_key,
+            )
             await grant(store, affiliate_id, f"{streak}-week-streak", reason, now=now)

@@ -41,7 +41,7 @@ async def on_conversion(
     clawed_back = conversion.status == "reversed" and previous in ("approved", "paid")
     if approved or clawed_back:
         await evaluate_tier(store, program, conversion.affiliate_id, now, announce=announce)
-    if approved and not conversion.over_cap:
+    if approved and not conversion.over_cap and not conversion.while_suspended:
         await badges.check_milestones(store, conversion.affiliate_id, defaults=defaults, now=now)
         await signup_rewards.qualify_by_conversion(
             store, program, conversion, defaults=defaults, now=now

@@ -2,7 +2,8 @@
 
 The ledger keys each row by its reason (``conversion:<id>:approved``), so a repeated event
 never doubles points; a reversal writes the negative of exactly what was earned, whatever
-the rules say by then. Over-cap and reversed conversions earn nothing. Clicks earn points
+the rules say by then. Over-cap and reversed conversions, and those reported while the
+affiliate was suspended, earn nothing. Clicks earn points
 by count at read time (see ``RewardRepository.ranking``), because the tracking server
 writes clicks in bulk.
 """
@@ -32,7 +33,7 @@ async def on_status(
     if conversion.affiliate_id is None:
         return 0
     if conversion.status == "approved" and previous in (None, "pending"):
-        if conversion.over_cap:
+        if conversion.over_cap or conversion.while_suspended:
             return 0
         rules = await store.rewards.rules(conversion.program_id, defaults)
         points = rules.points_signup if conversion.kind == "signup" else rules.points_conversion

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from commands.core import notify
 from commands.core.reply import Reply, Visibility
+from commands.core.words import plural
 from commands.rewards import points
 from storage import Store
 from storage.conversions import Conversion, StatusEvent
@@ -105,8 +106,13 @@ async def qualify(
     now: datetime,
 ) -> bool:
     """Approve a pending signup once and credit the referrer; ``False`` if it was not
-    pending (already qualified, or reversed by a manager)."""
+    pending (already qualified, or reversed by a manager) or the referrer is suspended
+    (a suspended affiliate earns nothing new; the signup stays pending and can qualify
+    once they are reinstated)."""
     if signup.status != "pending" or signup.affiliate_id is None:
+        return False
+    referrer = await store.affiliates.get(signup.affiliate_id)
+    if referrer is None or referrer.status == "suspended":
         return False
     body = {"ok": True, "txn_id": signup.txn_id, "status": "approved", "qualified_by": why}
     added = await store.conversions.add_event(
@@ -126,7 +132,7 @@ async def qualify(
     if approved is None:  # pragma: no cover - moved in this transaction
         return False
     earned = await points.on_status(store, approved, "pending", defaults=defaults, now=now)
-    extra = f" You earned {earned} point{'s' if earned != 1 else ''}." if earned else ""
+    extra = plural(earned, " You earned {n} point.", " You earned {n} points.") if earned else ""
     note = Reply(
         title="Referral qualified",
         text=f"A person you referred to {program.name} qualified by {why}.{extra}",

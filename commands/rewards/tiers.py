@@ -33,8 +33,28 @@ async def with_tier_bonus(
     store: Store, program: Program, affiliate_id: int, rate: Rate, occurred_at: datetime
 ) -> Rate:
     """``rate`` raised by the bonus of the affiliate's tier in force at ``occurred_at``."""
-    state = await store.rewards.tier_at(affiliate_id, program.id, occurred_at)
-    return bonus_rate(rate, state)
+    return bonus_rate(rate, await tier_in_force(store, program.id, affiliate_id, occurred_at))
+
+
+async def tier_in_force(
+    store: Store, program_id: int, affiliate_id: int, at: datetime
+) -> TierState | None:
+    """The tier that sets the affiliate's bonus at ``at`` (what /rewards shows).
+
+    The latest recorded change at or before ``at``; where none is recorded yet (or the
+    record says "below every tier"), a tier with threshold 0 if the program has one:
+    it needs no conversions, so every member is in it from the start, not only from
+    the evaluation after their first conversion.
+    """
+    state = await store.rewards.tier_at(affiliate_id, program_id, at)
+    if state is not None and state.tier is not None:
+        return state
+    floor = [tier for tier in await store.rewards.tiers(program_id) if tier.threshold == 0]
+    if not floor:
+        return state
+    tier = floor[-1]  # of several, the one standing() settles on
+    since = state.reached_at if state is not None else at
+    return TierState(tier.name, tier.bonus_bp, tier.bonus_minor, since)
 
 
 def bonus_rate(rate: Rate, state: TierState | None) -> Rate:
@@ -119,9 +139,10 @@ async def _post_promotion(
     now: datetime,
 ) -> None:
     """Congratulate publicly under the name the leaderboard would show: the display name
-    (public), the alias (alias), or not at all (hidden, or alias without one)."""
+    (public), the alias (alias), or not at all (hidden, alias without one, or suspended)."""
     affiliate = await store.affiliates.get(affiliate_id)
-    if affiliate is None or affiliate.visibility == "hidden":
+    # A suspended affiliate is out of every public ranking, so out of public praise too.
+    if affiliate is None or affiliate.visibility == "hidden" or affiliate.status != "active":
         return
     name = affiliate.alias if affiliate.visibility == "alias" else affiliate.display_name
     if not name:

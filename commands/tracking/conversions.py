@@ -5,7 +5,9 @@ for one conversion commits together or not at all, and it returns the answer to 
 network. A repeat of a (program, txn_id, status) the database already holds is answered
 with the body first given for it plus ``"duplicate": true``; a new status for a known
 transaction is a status change, allowed only along pending → approved → paid,
-pending → reversed and approved/paid → reversed (a clawback).
+pending → reversed and approved/paid → reversed (a clawback). A reversal is final: a
+repeat of an earlier status is answered with what is stored now, never re-applied.
+A conversion reported while its affiliate is suspended is recorded with no commission.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class _Attribution:
     click_id: str | None
     commissionable: bool
     note: str | None = None
+    # The affiliate was suspended when it was reported: recorded, worth nothing.
+    while_suspended: bool = False
 
 
 async def find_program(database: Database, fields: Mapping[str, str]) -> Program:
@@ -192,7 +196,7 @@ async def _insert(
     if data.amount_minor is None and data.kind == "sale":
         raise ConversionRejected("amount", "amount is required for a sale")
     amount_minor = data.amount_minor or 0
-    attribution = await _attribute(store, program, data)
+    attribution = await _unless_suspended(store, await _attribute(store, program, data))
     screening = await screen_conversion(
         store,
         program,
@@ -240,6 +244,7 @@ async def _insert(
         customer_id=data.customer_id,
         occurred_at=data.occurred_at,
         customer_ip_hash=data.customer_ip_hash,
+        while_suspended=attribution.while_suspended,
     )
     conversion_id = await store.conversions.insert(new, now=now)
     if conversion_id is None:
@@ -292,8 +297,26 @@ async def _insert(
     return Outcome("inserted", body)
 
 
+async def _unless_suspended(store: Store, attribution: _Attribution) -> _Attribution:
+    """The attribution, worth nothing if its affiliate is suspended right now.
+
+    Every way a conversion reaches an affiliate (click, code, recurring customer, signup
+    referral; postback or import) passes here, so a suspension stops all new commission.
+    """
+    affiliate = await store.affiliates.get(attribution.affiliate_id)
+    if affiliate is None or affiliate.status != "suspended":
+        return attribution
+    return replace(
+        attribution,
+        commissionable=False,
+        while_suspended=True,
+        note=f"affiliate #{affiliate.id} is suspended: recorded without commission",
+    )
+
+
 async def _attribute(store: Store, program: Program, data: ConversionInput) -> _Attribution:
-    """Who earns the conversion: its click, its code, or the customer's first referrer."""
+    """Who earns the conversion: its click, its code, the customer's first referrer (a
+    repeat purchase), or the affiliate whose chat link the customer signed up through."""
     repeat = None
     if data.customer_id is not None:
         repeat = await store.conversions.first_of_customer(program.id, data.customer_id)
@@ -323,6 +346,10 @@ async def _attribute(store: Store, program: Program, data: ConversionInput) -> _
         if target.link.program_id != program.id:
             raise ConversionRejected("code", "the code belongs to another program", 422)
         return _Attribution(target.link.affiliate_id, target.link.id, None, True)
+    if data.customer_id is not None:
+        signup = await store.conversions.signup_of_customer(program.id, data.customer_id)
+        if signup is not None and signup.affiliate_id is not None:
+            return _Attribution(signup.affiliate_id, signup.link_id, None, True)
     raise ConversionRejected("click_id", "click_id or code is required to attribute it")
 
 
@@ -339,7 +366,7 @@ async def _change_status(
 ) -> Outcome:
     seen = await store.conversions.event(conversion.id, requested)
     if seen is not None:
-        return Outcome("duplicate", {**seen.response, "duplicate": True})
+        return _repeated(program, conversion, seen)
     if requested not in TRANSITIONS[conversion.status]:
         raise ConversionRejected(
             "status",
@@ -376,7 +403,7 @@ async def _change_status(
         seen = await store.conversions.event(conversion.id, requested)
         if seen is None:  # pragma: no cover - the conflict proves the row exists
             raise RuntimeError("status event conflict without an event")
-        return Outcome("duplicate", {**seen.response, "duplicate": True})
+        return _repeated(program, moved, seen)
     if not await store.conversions.move(conversion.id, conversion.status, requested, now=now):
         raise ConversionRejected(
             "status", f"transaction {conversion.txn_id} changed meanwhile; retry", status=409
@@ -395,6 +422,21 @@ async def _change_status(
             now=now,
         )
     return Outcome("updated", body)
+
+
+def _repeated(program: Program, stored: Conversion, seen: StatusEvent) -> Outcome:
+    """The answer to a status the conversion reached before: the first answer while that is
+    still its status, else what is stored now (a late retry of ``approved`` after a
+    reversal must not read as approved; a reversed conversion is never approved again)."""
+    if stored.status == seen.status:
+        return Outcome("duplicate", {**seen.response, "duplicate": True})
+    note = (
+        f"transaction {stored.txn_id} was {seen.status} before and is {stored.status} now; "
+        f"this {seen.status} is not applied again"
+    )
+    return Outcome(
+        "duplicate", {**_body(program, stored, previous=None, note=note), "duplicate": True}
+    )
 
 
 def _body(
@@ -418,6 +460,8 @@ def _body(
         "commissionable": commissionable,
         "over_cap": conversion.over_cap,
     }
+    if conversion.while_suspended:
+        body["affiliate_suspended"] = True
     if previous is not None:
         body["previous_status"] = previous
     if note is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from commands.core.catalog import command
-from commands.core.errors import Refused
 from commands.core.invocation import Invocation
 from commands.core.programs import program_named
 from commands.core.registry import Audience, Param
@@ -11,7 +10,8 @@ from commands.core.reply import Button, Field, Reply, Visibility
 from commands.core.validation import campaign as check_campaign
 from commands.core.validation import slug
 from commands.tracking.ip_hashes import check_token, settle_salt
-from storage.programs import Program
+from commands.tracking.links import cap_pause_note, handed_out_link
+from commands.tracking.share_text import share_text
 
 
 @command(
@@ -34,28 +34,21 @@ from storage.programs import Program
 async def link(invocation: Invocation, program: str, campaign: str | None) -> Reply:
     """Gives your personal link for a program. It is the same link every time for the same
     program and campaign, so links you already shared keep counting. Add a campaign label
-    to tell your channels apart in /stats.
+    to tell your channels apart in /stats. The share text is the program's first sample
+    post with your link in it. If a cap has paused the program for you, the reply says so,
+    what clicks meet meanwhile and when it counts again.
 
     The private check link shows whether your link works right now and where it leads,
     without counting a click; visits and purchases from the device you open it on, through
     your own link, are then recognised as your own."""
     affiliate = invocation.require_affiliate()
-    if affiliate.status == "suspended":
-        raise Refused("Your affiliate account is suspended, so no new links can be given out.")
     async with invocation.database.transaction() as store:
         found = await program_named(store, program)
-        membership = await store.affiliates.membership(affiliate.id, found.id)
-        if membership is None:
-            raise Refused(f"Join {found.name} first with /join {found.slug}.")
-        if membership.status != "approved":
-            raise Refused(
-                f"Your membership of {found.name} is {membership.status}; "
-                "links come once you are approved."
-            )
-        if found.status != "active":
-            raise Refused(f"{found.name} is paused; links are handed out again when it resumes.")
-        tracked = await store.links.ensure(
-            affiliate.id, found.id, campaign or "", now=invocation.now
+        tracked = await handed_out_link(
+            store, affiliate, found, campaign or "", now=invocation.now
+        )
+        paused = await cap_pause_note(
+            store, found, affiliate.id, now=invocation.now, zone=invocation.settings.timezone
         )
         salt = await settle_salt(store, invocation.settings.ip_hash_salt, now=invocation.now)
     url = invocation.settings.link_url(tracked.code)
@@ -63,6 +56,8 @@ async def link(invocation: Invocation, program: str, campaign: str | None) -> Re
     fields = [Field("Link", url, inline=False)]
     if campaign:
         fields.append(Field("Campaign", campaign))
+    if paused is not None:
+        fields.append(Field("Paused by a cap", paused, inline=False))
     return Reply(
         title=f"Your link for {found.name}",
         text="Share this link; every click and sale through it counts for you.",
@@ -79,12 +74,3 @@ async def link(invocation: Invocation, program: str, campaign: str | None) -> Re
         ),
         visibility=Visibility.PRIVATE,
     )
-
-
-def share_text(program: Program, url: str) -> str:
-    """A post ready to paste: the program's first sample post when the manager wrote
-    one, else a plain invitation; always ending with the link."""
-    posts = program.materials.get("posts")
-    if isinstance(posts, list) and posts:
-        return f"{str(posts[0]).rstrip()} {url}"
-    return f"Check out {program.name}: {url}"

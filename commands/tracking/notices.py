@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from commands.core import calendar, notify
 from commands.core.money import format_money
 from commands.core.reply import Reply, Table, Visibility
+from commands.core.words import plural
 from storage.outbox import OutgoingMessage
 from storage.performance import Approvals
 from storage.programs import Program
@@ -64,7 +65,7 @@ def compose_digest(day: date, approvals: list[Approvals]) -> Reply:
     count = sum(item.conversions for item in approvals)
     return Reply(
         title=f"Commission approved on {day.isoformat()}",
-        text=f"+{total} commission from {count} conversion{'s' if count != 1 else ''}.",
+        text=f"+{total} commission from {plural(count, '{n} conversion', '{n} conversions')}.",
         table=Table(
             ("program", "conversions", "commission"),
             tuple(

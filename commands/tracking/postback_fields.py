@@ -9,7 +9,6 @@ the field, so the postback and the importer apply exactly the same rules.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
 from commands.core.money import check_currency, to_minor
+from commands.core.text import problem
 from commands.tracking.ip_hashes import canonical_address, hash_address
 from storage.conversions import ConversionKind, ConversionStatus
 from storage.programs import Program
@@ -82,8 +82,29 @@ KIND_WORDS: dict[str, ConversionKind] = {
     "registration": "signup",
 }
 MAX_TEXT = 128
+# The most characters each field may have, checked (with valid UTF-8 and no control
+# characters) before anything is converted or looked up: a value is stored, compared in a
+# query or parsed only once it fits. Generous for every real network's values.
+FIELD_LIMITS: dict[str, int] = {
+    "program": 32,  # a slug
+    "click_id": 32,
+    "code": 32,
+    "txn_id": MAX_TEXT,
+    "amount": 40,
+    "currency": 16,
+    "status": 64,
+    "occurred_at": 64,
+    "customer_id": MAX_TEXT,
+    "customer_ip": 64,
+    "kind": 32,
+}
 CLICK_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 FUTURE_TOLERANCE = timedelta(hours=1)
+# Conversions before the Unix epoch are a sender's bug (``0001-01-01`` is a null date);
+# refusing them also keeps every later conversion of time zones inside datetime's range.
+# Compared with the wall time as sent (read as UTC): a day past the epoch leaves room for
+# any offset, so converting the time to UTC afterwards cannot leave datetime's range.
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 
 
 class ConversionRejected(Exception):
@@ -169,9 +190,19 @@ def normalise(
         for name in names:
             value = lowered.get(name)
             if value is not None and value.strip():
-                fields[ours] = value.strip()
+                fields[ours] = field_text(ours, value.strip())
                 break
     return fields
+
+
+def field_text(name: str, value: str) -> str:
+    """``value`` when it is text the ``name`` field may hold (``commands.core.text``),
+    else ``ConversionRejected`` naming the field: no NUL reaches PostgreSQL, no lone
+    surrogate a driver, no megabyte a parser."""
+    reason = problem(value, FIELD_LIMITS.get(name, MAX_TEXT))
+    if reason is not None:
+        raise ConversionRejected(name, f"{name} {reason}")
+    return value
 
 
 def attribution_fields(raw: Mapping[str, str]) -> dict[str, str]:
@@ -222,13 +253,7 @@ def validate(
 
 def _text(fields: Mapping[str, str], name: str) -> str | None:
     value = fields.get(name)
-    if value is None:
-        return None
-    if len(value) > MAX_TEXT:
-        raise ConversionRejected(name, f"{name} is longer than {MAX_TEXT} characters")
-    if any(unicodedata.category(char) == "Cc" for char in value):
-        raise ConversionRejected(name, f"{name} contains control characters")
-    return value
+    return None if value is None else field_text(name, value)
 
 
 def _customer_ip_hash(value: str | None, salt: str) -> str | None:
@@ -272,6 +297,7 @@ def _currency(value: str | None, program: Program) -> str:
 
 
 def _amount(value: str, currency: str) -> int:
+    field_text("amount", value)  # bounded before Decimal reads it
     try:
         number = Decimal(value)
     except InvalidOperation:
@@ -305,6 +331,7 @@ def _status(value: str | None, mapping: Mapping[str, str]) -> ConversionStatus:
 def _occurred_at(value: str | None, now: datetime) -> datetime:
     if value is None:
         return now
+    field_text("occurred_at", value)
     parsed: datetime
     if re.fullmatch(r"\d{9,11}(\.\d+)?", value):
         parsed = datetime.fromtimestamp(float(value), UTC)
@@ -319,6 +346,10 @@ def _occurred_at(value: str | None, now: datetime) -> datetime:
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
+    if parsed.replace(tzinfo=UTC) < EARLIEST:
+        raise ConversionRejected(
+            "occurred_at", f"occurred_at is before {EARLIEST:%Y-%m-%d}: send the real time"
+        )
     if parsed > now + FUTURE_TOLERANCE:
         raise ConversionRejected("occurred_at", "occurred_at is in the future")
     return parsed.astimezone(UTC)

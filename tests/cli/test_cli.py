@@ -141,3 +141,22 @@ def test_run_without_tokens_or_terminal_serves_links_and_stops_on_sigterm(
         if process.poll() is None:
             process.kill()
         process.communicate()  # reaps the process and closes its pipes
+
+
+def test_run_with_piped_commands_answers_them_and_stops_at_the_end(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 16: `scripts/start` (affbot run) with commands piped in used to ignore them
+    silently; now they run one per line, and the end of the input stops the bot."""
+    done = affbot(
+        "run",
+        env=env,
+        cwd=tmp_path,
+        stdin="/program add shop https://shop.example/ 10%\n/programs\n/announce Hi all\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "== Program shop created ==" in done.stdout
+    assert "Announcement queued for 1 channel" in done.stdout
+    assert "-- message in announcements --\n== Announcement ==\nHi all" in done.stdout
+    assert "reading console commands from standard input, one per line" in done.stderr
+    assert "Traceback" not in done.stderr

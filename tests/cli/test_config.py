@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
-from bot.config import Config, ConfigError, load_config
-from tests.processes import ROOT
+from bot.config import Config, ConfigError, load_config, secret_keys
+from tests.processes import ROOT, affbot_env
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -142,3 +145,113 @@ def test_a_named_file_must_exist(tmp_path: Path) -> None:
 def test_config_path_from_environment(tmp_path: Path) -> None:
     path = write(tmp_path, "[web]\nport = 8123")
     assert load_config(None, environ={"AFFBOT_CONFIG": str(path)}).web.port == 8123
+
+
+SECRET = "987654321987654321"
+SECRET_KEYS = secret_keys()
+# Each wrong kind of value a person might give a secret key in the file, with the secret
+# text inside it (TOML integers, floats, lists and tables; strings are tried below).
+TOML_VALUES = [SECRET, f"{SECRET}.5", f'["{SECRET}"]', f'{{ value = "{SECRET}" }}']
+
+
+def test_every_secret_key_is_known() -> None:
+    assert set(SECRET_KEYS) >= {
+        "database.url",
+        "tracking.ip_hash_salt",
+        "discord.token",
+        "telegram.token",
+        "telegram.webhook_secret",
+    }
+
+
+def _error(tmp_path: Path, text: str, environ: dict[str, str]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), environ=environ)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("value", TOML_VALUES)
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_a_wrong_secret_in_the_file_is_named_but_never_shown(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    section, name = key.split(".")
+    message = _error(tmp_path, f"[{section}]\n{name} = {value}\n", {})
+    assert f"{key}: Input should be a valid string" in message
+    assert "the value is a secret and is not shown" in message
+    assert SECRET not in message
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_a_wrong_secret_in_the_environment_is_named_but_never_shown(
+    tmp_path: Path, key: str
+) -> None:
+    section, name = (part.upper() for part in key.split("."))
+    nested = _error(tmp_path, "", {f"AFFBOT_{section}__{name}__PART": SECRET})
+    assert f"{key}: Input should be a valid string" in nested
+    # The secret set one level too high, on the section's name.
+    too_high = _error(tmp_path, "", {f"AFFBOT_{section}": SECRET})
+    assert f"{section.lower()}: Input should be a valid dictionary" in too_high
+    for message in (nested, too_high):
+        assert SECRET not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("database.url", f"x{SECRET}", "expected a sqlite:///PATH or postgresql://"),
+        ("database.url", f"mysql://root:{SECRET}@db/x", "got one starting with 'mysql'"),
+        ("telegram.webhook_secret", f"{SECRET} !", "expected 16-256 characters"),
+    ],
+)
+def test_a_secret_failing_its_own_check_is_not_quoted(
+    tmp_path: Path, key: str, value: str, expected: str
+) -> None:
+    section, name = key.split(".")
+    for message in (
+        _error(tmp_path, f'[{section}]\n{name} = "{value}"\n', {}),
+        _error(tmp_path, "", {f"AFFBOT_{section.upper()}__{name.upper()}": value}),
+    ):
+        assert f"{key}: expected " in message
+        assert expected in message
+        assert SECRET not in message
+
+
+def test_plain_values_are_still_quoted(tmp_path: Path) -> None:
+    assert "web.port: Input should be a valid integer" in _error(
+        tmp_path, "", {"AFFBOT_WEB__PORT": "eighty"}
+    )
+    assert "(got 'eighty')" in _error(tmp_path, "[web]\nport = 'eighty'\n", {})
+
+
+def test_the_reported_token_stops_affbot_run_without_showing_it(tmp_path: Path) -> None:
+    env = affbot_env(tmp_path)
+    path = write(
+        tmp_path, f"[discord]\ntoken = {SECRET}\n[tracking]\nip_hash_salt = ['{SECRET}']\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "discord.token: Input should be a valid string" in result.stderr
+    assert "tracking.ip_hash_salt: Input should be a valid string" in result.stderr
+    assert SECRET not in result.stderr
+    supervised = subprocess.run(
+        [sys.executable, "-m", "bot", "deliver", "--supervised"],
+        input=json.dumps({"telegram": {"token": int(SECRET)}}) + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert supervised.returncode == 2
+    assert "telegram.token: Input should be a valid string" in supervised.stderr
+    assert SECRET not in supervised.stderr

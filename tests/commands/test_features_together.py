@@ -166,7 +166,7 @@ async def test_program_switches_are_validated_and_audited(
     off = await manager("/program set shop discord_invites off")
     assert off.text == "Personal Discord server invites with /link are off."
     bad = await manager("/program set shop discord_invites maybe")
-    assert bad.text.startswith("Discord_invites is on or off.")
+    assert bad.text.startswith("The discord_invites setting is on or off.")
     async with database.read() as store:
         found = await store.programs.by_slug("shop")
         entries = await store.audit.recent(limit=5)
@@ -270,4 +270,6 @@ async def test_feedback_shows_targets_caps_and_pacing(
     assert fields["Targets"] == "7 of 10 conversions a week (70%)"
     assert fields["Cap usage"] == "shop: 9 of 10 conversions a month (90%)"
     # 1 left at last week's pace of one a day: reached tomorrow.
-    assert fields["Cap pacing"] == "shop: at last week's rate the cap is reached on Tue 24 Nov"
+    assert fields["Cap pacing"] == (
+        "shop (10 conversions a month): at last week's rate reached on Tue 24 Nov"
+    )

@@ -24,8 +24,9 @@ async def test_weekly_post_and_feedback_reach_the_console(tmp_path: Path) -> Non
             "AFFBOT_DELIVERY__POLL_SECONDS": "0.05",
         }
     )
-    # Monday 23 November, 09:00:30 in Berlin: both default schedules are due right now.
-    clock = Clock(datetime(2026, 11, 23, 8, 0, 30, tzinfo=UTC))
+    # Started on Monday 23 November at 08:59:50 in Berlin: the default schedules are made
+    # then, and both are due at 09:00 (a schedule never runs a slot from before it existed).
+    clock = Clock(datetime(2026, 11, 23, 7, 59, 50, tzinfo=UTC))
     out = io.StringIO()
     async with open_core(config, clock=clock) as core:
         program = await add_program(core.database, clock(), "shop")
@@ -37,6 +38,9 @@ async def test_weekly_post_and_feedback_reach_the_console(tmp_path: Path) -> Non
         background = await start_background(
             core, [ConsoleSender(adapter.render, stdout=out)], console_user="you"
         )
+        assert background.schedules is not None
+        clock.now = datetime(2026, 11, 23, 8, 0, 30, tzinfo=UTC)
+        await background.schedules.sync()  # what the next re-sync (or the cron job) does
         try:
             async with asyncio.timeout(10):
                 # The console sender writes to a plain StringIO: nothing to await but time.

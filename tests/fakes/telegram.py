@@ -83,6 +83,17 @@ class _Failure:
 
 
 @dataclass
+class _Garbage:
+    """A raw answer for one method: any body and status, optionally after a delay."""
+
+    method: str
+    body: bytes
+    status: int
+    delay: float
+    remaining: int | None  # None: forever
+
+
+@dataclass
 class FakeTelegram:
     token: str = "123456:TEST-token"
     username: str = "affbot_test_bot"
@@ -95,6 +106,7 @@ class FakeTelegram:
         self._message_ids = itertools.count(1000)
         self._changed = asyncio.Condition()
         self._failures: list[_Failure] = []
+        self._garbage: list[_Garbage] = []
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -197,6 +209,23 @@ class FakeTelegram:
             _Failure(method, status, description or default, retry_after, chat_id, times, after)
         )
 
+    def answer_raw(
+        self,
+        method: str,
+        body: bytes,
+        *,
+        status: int = 200,
+        delay: float = 0.0,
+        times: int | None = 1,
+    ) -> None:
+        """Answer ``times`` calls of ``method`` with exactly ``body`` (not the Bot API's
+        envelope: HTML from a proxy, JSON of the wrong shape), after ``delay`` seconds."""
+        self._garbage.append(_Garbage(method, body, status, delay, times))
+
+    def answer_normally(self) -> None:
+        """Forget every :meth:`answer_raw`: the API recovers."""
+        self._garbage.clear()
+
     def block(self, chat_id: int) -> None:
         """Refuse every message to this chat, as for a user who never started the bot."""
         for method in _SENDING:
@@ -247,6 +276,10 @@ class FakeTelegram:
         for listener in self.listeners:
             listener(call)
         await self._notify()
+        garbage = self._take_garbage(method)
+        if garbage is not None:
+            await asyncio.sleep(garbage.delay)
+            return web.Response(body=garbage.body, status=garbage.status)
         failure = self._take_failure(method, params)
         if failure is not None:
             extra = {"retry_after": failure.retry_after} if failure.retry_after else None
@@ -259,6 +292,14 @@ class FakeTelegram:
         if isinstance(result, _RaiseLater):
             return _error(result.status, result.description)
         return web.json_response({"ok": True, "result": result})
+
+    def _take_garbage(self, method: str) -> _Garbage | None:
+        for garbage in self._garbage:
+            if garbage.method == method and garbage.remaining != 0:
+                if garbage.remaining is not None:
+                    garbage.remaining -= 1
+                return garbage
+        return None
 
     def _take_failure(self, method: str, params: dict[str, Any]) -> _Failure | None:
         for failure in self._failures:

@@ -365,7 +365,20 @@ async def test_conversions_events_records_and_payouts(database: Database) -> Non
             [record for record in records if record.id in (bare_id, full_id)],
             [
                 ConversionRecord(
-                    bare_id, "shop", None, "bare", "lead", 0, "EUR", 0, "pending", False, None, NOW
+                    bare_id,
+                    "shop",
+                    None,
+                    "bare",
+                    "lead",
+                    0,
+                    "EUR",
+                    0,
+                    "pending",
+                    False,
+                    None,
+                    NOW,
+                    while_suspended=False,
+                    affiliate_suspended=False,
                 ),
                 ConversionRecord(
                     full_id,
@@ -380,6 +393,8 @@ async def test_conversions_events_records_and_payouts(database: Database) -> Non
                     True,
                     "cust-1",
                     utc(LATER),
+                    while_suspended=False,
+                    affiliate_suspended=False,
                 ),
             ],
         )
@@ -464,17 +479,18 @@ async def test_fraud_flags(database: Database) -> None:
         shop = await add_program(store, "shop")
         affiliate = await add_affiliate(store, "1")
         link = await store.links.ensure(affiliate.id, shop.id, "", now=NOW)
-        bare_id = await store.fraud.raise_flag(
+        bare_raised = await store.fraud.raise_flag(
             NewFlag("bare", "customer_velocity", None, None, None, {}), now=NOW
         )
-        full_id = await store.fraud.raise_flag(
+        full_raised = await store.fraud.raise_flag(
             NewFlag("full", "click_flood", shop.id, affiliate.id, link.id, EVIDENCE), now=LATER
         )
-        assert bare_id is not None
-        assert full_id is not None
+        assert bare_raised is not None
+        assert full_raised is not None
+        bare_id, full_id = bare_raised.flag_id, full_raised.flag_id
         await store.fraud.decide(full_id, "rejected", by="boss", now=LATER)
     bare = Flag(
-        bare_id, "bare", "customer_velocity", None, None, None, {}, "open", NOW, None, None
+        bare_id, "bare", "customer_velocity", None, None, None, {}, "open", NOW, None, None, 1, NOW
     )
     full = Flag(
         full_id,
@@ -488,6 +504,8 @@ async def test_fraud_flags(database: Database) -> None:
         utc(LATER),
         utc(LATER),
         "boss",
+        1,
+        utc(LATER),
     )
     async with database.read() as store:
         same(await store.fraud.get(full_id), full)

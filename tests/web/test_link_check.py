@@ -157,8 +157,10 @@ async def test_the_page_says_where_the_link_leads_when_it_is_not_the_offer(
     assert "program paused" in pages["fallback"]
     assert 'href="https://shop.example/soon"' in pages["fallback"]
     assert "do not count" in pages["fallback"]
-    assert "not sending visitors anywhere" in pages["gone"]
+    # Paused without a fallback: visitors go to the program's plain page, uncounted.
+    assert "sent to the program's page" in pages["gone"]
     assert "program paused" in pages["gone"]
+    assert "do not count" in pages["gone"]
     assert 'href="https://other.example/"' in pages["gone"]
     assert "affiliate suspended" in pages["off"]
     # One row per affiliate and address (alice's two links share one); a suspended

@@ -18,9 +18,11 @@ async def test_every_metric_counts_what_the_server_answered(
     seeded = await seed(database)
     soon = await seed(database, slug="soon", user="bob", fallback="https://soon.example/")
     gone = await seed(database, slug="gone", user="carol")
+    landing = await seed(database, slug="landing", user="dave", destination="https://l.example/")
     async with database.transaction() as store:
         await store.programs.set_status(soon.program.id, "paused", now=EARLY)
-        await store.programs.set_status(gone.program.id, "paused", now=EARLY)
+        await store.affiliates.set_status(gone.affiliate.id, "suspended", reason="test")
+        await store.programs.set_status(landing.program.id, "paused", now=EARLY)
     async with running(services) as client:
         before = await scrape(client)
         click_ids = [await click(client, seeded) for _ in range(3)]
@@ -34,6 +36,8 @@ async def test_every_metric_counts_what_the_server_answered(
         assert (await client.get("/r/" + "x" * 33, allow_redirects=False)).status == 404
         assert (await client.get(f"/r/{soon.link.code}", allow_redirects=False)).status == 302
         assert (await client.get(f"/r/{gone.link.code}", allow_redirects=False)).status == 410
+        paused = await client.get(f"/r/{landing.link.code}", allow_redirects=False)
+        assert paused.headers["Location"] == "https://l.example/"
         during = await scrape(client)
         postback = f"/postback?token=s3cret&click_id={click_ids[0]}&txn_id=M-1&amount=10"
         assert (await client.get(postback)).status == 200  # flushes the held clicks first
@@ -59,7 +63,8 @@ async def test_every_metric_counts_what_the_server_answered(
     assert during.value("affbot_click_buffer_depth") == 3
     assert during.value("affbot_clicks_written_total") == 0
 
-    for outcome, count in {"destination": 5, "unknown": 2, "gone": 1, "fallback": 1}.items():
+    outcomes = {"destination": 5, "unknown": 2, "gone": 1, "fallback": 1, "landing": 1}
+    for outcome, count in outcomes.items():
         assert after.value("affbot_redirects_total", outcome=outcome) == count, outcome
     for kind, count in {"counted": 3, "head": 1, "preview_bot": 1}.items():
         assert after.value("affbot_clicks_total", kind=kind) == count, kind

@@ -63,6 +63,47 @@ class DiscordStartError(OSError):
     operator; the command line reports OSErrors without a traceback)."""
 
 
+# What discord.py raises when it cannot log in or connect for good (with reconnect on,
+# passing network trouble is retried inside ``Client.start``).
+_START_FAILURES = (
+    discord.LoginFailure,
+    discord.PrivilegedIntentsRequired,
+    discord.ConnectionClosed,
+    discord.GatewayNotFound,
+    discord.HTTPException,
+    aiohttp.ClientError,
+    OSError,
+)
+
+
+def _start_error(error: BaseException, config: DiscordConfig) -> DiscordStartError:
+    """One line saying what failed and what to check, for the operator."""
+    if isinstance(error, discord.LoginFailure):
+        return DiscordStartError(
+            "discord: the bot token was refused (check discord.token / DISCORD_TOKEN)"
+        )
+    if isinstance(error, discord.PrivilegedIntentsRequired):
+        return DiscordStartError(
+            "discord: the gateway refused the Server Members intent: enable it for the bot in "
+            "the Discord developer portal, or set discord.track_invites = false"
+        )
+    if isinstance(error, discord.ConnectionClosed):
+        return DiscordStartError(
+            f"discord: the gateway at {config.gateway_url} closed the connection "
+            f"(code {error.code}); check discord.gateway_url and the bot's settings"
+        )
+    if isinstance(error, discord.HTTPException):
+        return DiscordStartError(
+            f"discord: the API at {config.api_base_url} answered {error.status} "
+            f"({error.text or error.__class__.__name__}) while starting up"
+        )
+    detail = str(error) or type(error).__name__
+    return DiscordStartError(
+        f"discord: cannot reach the API at {config.api_base_url}: {detail} "
+        "(check discord.api_base_url and the network)"
+    )
+
+
 @contextlib.asynccontextmanager
 async def delivery_sender(config: DiscordConfig) -> AsyncIterator[DiscordSender]:
     """A sender for ``affbot deliver``: REST only, no gateway connection.
@@ -83,16 +124,9 @@ async def delivery_sender(config: DiscordConfig) -> AsyncIterator[DiscordSender]
         )
         try:
             await client.login(token)
-        except discord.LoginFailure:
+        except _START_FAILURES as error:
             await client.close()
-            raise DiscordStartError(
-                "discord: the bot token was refused (check discord.token / DISCORD_TOKEN)"
-            ) from None
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as error:
-            await client.close()
-            raise DiscordStartError(
-                f"discord: cannot reach the API at {config.api_base_url}: {error}"
-            ) from None
+            raise _start_error(error, config) from None
         try:
             yield DiscordSender(client)
         finally:
@@ -109,10 +143,23 @@ class _Hooks(Protocol):
     def invite_deleted(self, invite: discord.Invite) -> None: ...
 
 
-class _Events:
+class _Events(discord.Client):
     """The client's event methods, forwarded to the adapter (shared by both client kinds)."""
 
     hooks: _Hooks
+
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        """Drop events raised after ``close()`` began.
+
+        discord.py keeps some of its own tasks running through ``close()`` (the one that
+        waits for guilds before ``on_ready``, for one); closing clears the client's loop,
+        so an event they raise then would make a handler coroutine that is never run and
+        is reported as "never awaited" when it is collected. A closing client has nobody
+        left to tell.
+        """
+        if self.is_closed():
+            return
+        super().dispatch(event, *args, **kwargs)
 
     async def setup_hook(self) -> None:
         await self.hooks.setup()
@@ -136,7 +183,7 @@ class _Events:
         self.hooks.invite_deleted(invite)
 
 
-class AffbotClient(_Events, discord.Client):
+class AffbotClient(_Events):
     def __init__(self, hooks: _Hooks, **options: Any) -> None:
         self.hooks = hooks
         super().__init__(**options)
@@ -234,11 +281,18 @@ class DiscordAdapter:
         self._ready = asyncio.Event()
 
     async def run(self) -> None:
-        """Log in, sync commands, serve the gateway until cancelled; always closes."""
+        """Log in, sync commands, serve the gateway until cancelled; always closes.
+
+        Raises:
+            DiscordStartError: the token was refused or Discord cannot be reached or
+                refused the connection for good (one line for the operator).
+        """
         token = self._config.token.get_secret_value() if self._config.token else ""
         with endpoints(self._config.api_base_url, self._config.gateway_url):
             try:
                 await self.client.start(token, reconnect=True)
+            except _START_FAILURES as error:
+                raise _start_error(error, self._config) from None
             finally:
                 if self._roles_task is not None:
                     self._roles_task.cancel()

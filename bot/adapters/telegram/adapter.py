@@ -15,7 +15,6 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
-import unicodedata
 from collections.abc import AsyncIterator
 from enum import Enum
 from typing import Any
@@ -48,16 +47,16 @@ from bot.adapters.telegram.ordering import PerSenderOrder
 from bot.adapters.telegram.render import Rendered, render
 from bot.config import TelegramConfig
 from commands.core.dispatcher import Dispatcher
-from commands.core.invocation import Actor, ChatKind
+from commands.core.invocation import DISPLAY_NAME_LIMIT, Actor, ChatKind
 from commands.core.reply import Button, Reply
+from commands.core.text import cleaned
 from commands.fraud import FraudRules
-from commands.tracking.referrals import ReferralResult, record_signup, valid_payload
+from commands.tracking.referrals import Outcome, ReferralResult, record_signup, valid_payload
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message"]
 CONCURRENT_UPDATES = 32
-DISPLAY_NAME_LIMIT = 100  # identities.display_name
 _HANDLED_MEMORY = 1000
 
 
@@ -269,8 +268,15 @@ class TelegramAdapter:
         private = message.chat.type == ChatType.PRIVATE
         if private and payload and payload != GREETING_PAYLOAD and valid_payload(payload):
             result = await self._record_referral(payload, user)
+        # The /help shown with the greeting stands for this /start: the person's contact,
+        # but when the /start was their signup, not a referred account coming back.
+        signed_up = result is not None and result.outcome is Outcome.RECORDED
         help_replies = await self._dispatcher.execute_line(
-            "/help", actor, _chat_kind(message), chat_id=str(message.chat.id)
+            "/help",
+            actor,
+            _chat_kind(message),
+            chat_id=str(message.chat.id),
+            returning=not signed_up,
         )
         first_name = _clamp(user.first_name) or "there"
         await self._answer(message, user, [greeting(first_name, result), *help_replies])
@@ -383,9 +389,8 @@ def _chat_kind(message: Message) -> ChatKind:
 
 
 def _clamp(name: str) -> str:
-    """A display name as stored: no control characters, at most 100 characters."""
-    cleaned = "".join(c for c in name if unicodedata.category(c) != "Cc").strip()
-    return cleaned[:DISPLAY_NAME_LIMIT]
+    """A name as stored and shown (the rule ``Actor`` applies to every adapter's names)."""
+    return cleaned(name, DISPLAY_NAME_LIMIT)
 
 
 def _polling_error(error: TelegramError) -> None:

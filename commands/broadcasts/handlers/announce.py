@@ -12,6 +12,7 @@ from commands.core.errors import Refused
 from commands.core.invocation import Invocation
 from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply
+from commands.core.words import plural
 from storage.audit import AuditEntry
 
 MAX_LENGTH = 2000  # fits a Discord message and a Telegram one with room for the title
@@ -81,8 +82,10 @@ async def announce(invocation: Invocation, text: str, dm: bool, ping: bool) -> R
                 occurred_at=now,
             )
         )
-    parts = [f"{len(channels)} channels"]
+    parts = [plural(len(channels), "{n} channel", "{n} channels")]
     if dm:
-        parts.append(f"{len(recipients)} affiliates privately")
+        parts.append(
+            plural(len(recipients), "{n} affiliate privately", "{n} affiliates privately")
+        )
     notes = (f"Discord posts ping the role {role}.",) if ping else ()
     return Reply(text=f"Announcement queued for {' and '.join(parts)}.", notes=notes)

@@ -15,6 +15,7 @@ from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply, Table, Visibility
 from commands.core.validation import slug
 from commands.core.who import label, resolve, who_param
+from commands.core.words import sentence
 from storage import Store
 from storage.affiliates import Membership, MembershipStatus
 from storage.audit import AuditEntry
@@ -216,8 +217,10 @@ def _decision_note(program: Program, decision: MembershipStatus) -> Reply:
 )
 async def suspend(invocation: Invocation, who: str, reason: str | None) -> Reply:
     """Suspends an affiliate. They can still see /stats and /earnings, but get no new
-    links and cannot join programs until reinstated. They are told privately, with the
-    reason if you give one."""
+    links and cannot join programs until reinstated. Sales reported meanwhile are recorded
+    but earn no commission, even after reinstatement; commission they had already earned
+    is withheld (not paid by /payout mark) until you /reinstate them, and you can reverse
+    what you will not pay. They are told privately, with the reason if you give one."""
     return await _set_status(invocation, who, "suspended", reason)
 
 
@@ -229,7 +232,9 @@ async def suspend(invocation: Invocation, who: str, reason: str | None) -> Reply
     examples=("/reinstate @ann",),
 )
 async def reinstate(invocation: Invocation, who: str) -> Reply:
-    """Reinstates a suspended affiliate; they are told privately and can get links again."""
+    """Reinstates a suspended affiliate; they are told privately and can get links again.
+    Commission withheld during the suspension is payable again by the usual rules; sales
+    reported while they were suspended stay without commission."""
     return await _set_status(invocation, who, "active", None)
 
 
@@ -258,21 +263,27 @@ async def _set_status(invocation: Invocation, who: str, status: str, reason: str
         await store.outbox.enqueue(
             await notify.to_affiliate(store, affiliate.id, note, key), now=now
         )
+    invocation.services.link_changes.changed()
     done = "Suspended" if status == "suspended" else "Reinstated"
     return Reply(text=f"{done} {label(affiliate)}. They are told privately.")
 
 
 def _status_note(status: str, reason: str | None) -> Reply:
     if status == "suspended":
-        because = f" Reason: {reason}" if reason else ""
+        because = f" Reason: {sentence(reason)}" if reason else ""
         return Reply(
             title="Your affiliate account is suspended",
             text=(
-                "A program manager suspended your account, so no new links are given out."
-                f"{because} You can still see /stats and /earnings."
+                "A program manager suspended your account, so no new links are given out "
+                "and sales reported meanwhile earn no commission; what you had earned is "
+                f"withheld until your account is reinstated.{because} You can still see "
+                "/stats and /earnings."
             ),
         )
     return Reply(
         title="Your affiliate account is active again",
-        text="A program manager lifted your suspension. /link gives out links again.",
+        text=(
+            "A program manager lifted your suspension. /link gives out links again, and "
+            "withheld commission is paid with the usual payouts."
+        ),
     )

@@ -20,6 +20,15 @@ _COLUMNS = {"notices": "conversion_notices"}
 # can never read as a mention or an affiliate id.
 _ALIAS = re.compile(r"^(?=.*[^\W\d_])[\w .-]{2,32}$")
 _CLEAR = frozenset({"none", "off", "-"})
+# The answer to a change, one whole sentence per key: "notices" takes "are", the others
+# "is", and each reads as the person knows it ("time zone", not "timezone").
+_CHANGED = {
+    "visibility": "Your leaderboard visibility is now {value}.",
+    "alias": "Your alias is now {value}.",
+    "feedback": "Your feedback is now {value}.",
+    "timezone": "Your time zone is now {value}.",
+    "notices": "Your commission notices are now {value}.",
+}
 
 
 @command(
@@ -54,7 +63,8 @@ _CLEAR = frozenset({"none", "off", "-"})
 )
 async def settings(invocation: Invocation, key: str | None, value: str | None) -> Reply:
     """Shows or changes your settings. visibility: public (leaderboards show your name),
-    alias (they show your alias, or anonymous) or hidden (you are left out). alias: the
+    alias (they show your alias, or anonymous) or hidden (your place shows as (hidden),
+    without your name). alias: the
     name shown instead of yours, 2-32 letters, digits, spaces, _ . or - (none removes it).
     feedback: weekly private performance messages, weekly or off. notices: a private
     message for approved commission, instant (each one), daily (one digest a day, the
@@ -77,7 +87,7 @@ async def settings(invocation: Invocation, key: str | None, value: str | None) -
     except Conflict:
         raise Refused(f"The alias {clean} is taken; choose another.") from None
     shown = clean if clean is not None else "none"
-    return Reply(text=f"Your {key} is now {shown}.", visibility=Visibility.PRIVATE)
+    return Reply(text=_CHANGED[key].format(value=shown), visibility=Visibility.PRIVATE)
 
 
 def _validate(key: str, value: str) -> str | None:

@@ -14,6 +14,7 @@ from commands.core.programs import program_named
 from commands.core.registry import Audience, Param
 from commands.core.reply import Field, Reply
 from commands.core.validation import slug
+from commands.core.words import plural
 from commands.programs.handlers.listing import describe_rate
 from storage.audit import AuditEntry
 from storage.programs import Commission
@@ -106,7 +107,14 @@ async def change_commission(
     return Reply(
         title=f"Commission for {found.slug} changed",
         text=f"{old_text} → {describe_rate(new)}, effective {when}.",
-        notes=(f"Announced to {len(members)} affiliates ({queued} messages queued).",),
+        notes=(
+            plural(
+                len(members),
+                "Announced to {n} affiliate ({queued}).",
+                "Announced to {n} affiliates ({queued}).",
+                queued=plural(queued, "{n} message queued", "{n} messages queued"),
+            ),
+        ),
     )
 
 

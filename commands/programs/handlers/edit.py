@@ -17,10 +17,23 @@ from commands.core.programs import program_named
 from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply
 from commands.core.validation import destination_url, slug
+from commands.core.words import plural
+from commands.tracking import known_placeholders_only
 from storage.audit import AuditEntry
 from storage.programs import ProgramStatus
 
 _NONE_WORDS = frozenset({"none", "off", "-"})
+# What each changed column is called in the answer to /program edit (never a column name).
+_CHANGED_LABELS = {
+    "name": "name",
+    "destination_url": "destination URL",
+    "fallback_url": "fallback URL",
+    "attribution_days": "attribution window",
+    "approval_required": "approval",
+    "holding_days": "holding days",
+    "min_payout_minor": "minimum payout",
+    "materials": "materials",
+}
 
 
 def _optional_url(text: str) -> str:
@@ -108,7 +121,14 @@ def _text(name: str, description: str, max_length: int) -> Param:
             parse=_amount,
             max_length=30,
         ),
-        _text("guidelines", "Rules for promoting the program (replaces the old ones)", 2000),
+        Param(
+            "guidelines",
+            "Rules for promoting the program (replaces the old ones)",
+            required=False,
+            option=True,
+            parse=known_placeholders_only,
+            max_length=2000,
+        ),
         Param(
             "banner",
             "Add a banner image link to the materials",
@@ -118,7 +138,14 @@ def _text(name: str, description: str, max_length: int) -> Param:
             parse=destination_url,
             max_length=2000,
         ),
-        _text("sample_post", "Add a ready-to-use post to the materials", 2000),
+        Param(
+            "sample_post",
+            "Add a ready-to-use post to the materials; {link} becomes each affiliate's link",
+            required=False,
+            option=True,
+            parse=known_placeholders_only,
+            max_length=2000,
+        ),
         Param("clear_materials", "Remove all materials first", kind=ParamKind.FLAG),
     ],
     audience=Audience.MANAGER,
@@ -147,7 +174,10 @@ async def edit_program(
     --destination-url, --fallback-url (none removes it), --window (attribution days),
     --approval yes|no, --holding-days, --min-payout, and the materials affiliates see with
     /materials: --guidelines, --banner (adds one), --sample-post (adds one) and
-    --clear-materials. Commission has its own command, /commission."""
+    --clear-materials. In guidelines and sample posts, {link} is filled in with each
+    affiliate's own link and {program} with the program's name (in /materials and in
+    /link's share text); a post without {link} gets the link added at the end in /link.
+    Commission has its own command, /commission."""
     async with invocation.database.transaction() as store:
         found = await program_named(store, program)
         changes: dict[str, object] = {
@@ -190,9 +220,10 @@ async def edit_program(
                 occurred_at=invocation.now,
             )
         )
+    invocation.services.link_changes.changed()
     return Reply(
         title=f"Program {found.slug} updated",
-        text="Changed: " + ", ".join(key.replace("_", " ") for key in changes) + ".",
+        text="Changed: " + ", ".join(_CHANGED_LABELS[key] for key in changes) + ".",
     )
 
 
@@ -219,15 +250,16 @@ _PROGRAM_PARAM = Param("program", "The program", parse=slug, autocomplete="progr
 
 @command(
     "program pause",
-    "Pause a program: no new links; clicks go to the fallback URL",
+    "Pause a program: no new links; clicks go to its fallback or page, uncounted",
     params=[_PROGRAM_PARAM],
     audience=Audience.MANAGER,
     examples=("/program pause spring-sale",),
 )
 async def pause_program(invocation: Invocation, program: str) -> Reply:
-    """Pauses a program. No new links are handed out, clicks on existing links go to the
-    fallback URL (or the destination when there is none), and the program's affiliates and
-    the announcement channels are told."""
+    """Pauses a program. No new links are handed out; clicks on existing links go to the
+    fallback URL, or when there is none to the program's page (its destination without
+    click ids or other per-click parts), and are not counted. The program's affiliates
+    and the announcement channels are told."""
     return await _set_program_status(invocation, program, "paused")
 
 
@@ -267,8 +299,11 @@ async def _set_program_status(
         announcement = (
             Reply(
                 title=f"{found.name} is paused",
-                text="Clicks on your links are redirected for now and new links wait until "
-                "the program resumes.",
+                text=(
+                    "Clicks on your links go to "
+                    + ("the program's fallback page" if found.fallback_url else "its page")
+                    + " for now and do not count; new links wait until the program resumes."
+                ),
             )
             if status == "paused"
             else Reply(
@@ -285,5 +320,14 @@ async def _set_program_status(
             ],
             now=now,
         )
+    invocation.services.link_changes.changed()
     verb = "Paused" if status == "paused" else "Resumed"
-    return Reply(text=f"{verb} {found.slug}; {len(members)} affiliates are told.")
+    return Reply(
+        text=plural(
+            len(members),
+            "{verb} {slug}; {n} affiliate is told.",
+            "{verb} {slug}; {n} affiliates are told.",
+            verb=verb,
+            slug=found.slug,
+        )
+    )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from commands.caps import describe_in_force
+from commands.caps import describe_in_force, full_program_caps
 from commands.core.catalog import command
 from commands.core.errors import Refused
 from commands.core.invocation import Invocation
@@ -18,8 +20,10 @@ from commands.core.money import (
 from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Reply, Table
 from commands.core.validation import destination_url, slug
+from commands.core.words import plural
 from storage import Conflict
 from storage.audit import AuditEntry
+from storage.performance import CapInForce
 from storage.programs import Commission, NewProgram, Program
 
 
@@ -34,28 +38,35 @@ def describe_rate(commission: Commission) -> str:
     examples=("/programs",),
 )
 async def list_programs(invocation: Invocation) -> Reply:
-    """Lists every active program: its commission, any caps, how long a click counts
-    (the attribution window) and whether a manager must approve new affiliates."""
+    """Lists every active program: its commission (and any change already scheduled, with
+    the day it starts), any caps (and whether one is reached: a reached hard cap pauses
+    the program until its period ends), how long a click counts (the attribution window)
+    and whether a manager must approve new affiliates."""
+    now = invocation.now
+    zone = invocation.settings.timezone
     async with invocation.database.read() as store:
         open_programs = await store.programs.list(status="active")
         caps = await store.performance.caps_in_force(
-            [program.id for program in open_programs], invocation.now
+            [program.id for program in open_programs], now
         )
         rows = []
         for program in open_programs:
-            commission = await store.programs.commission_at(program.id, invocation.now)
+            commission = await store.programs.commission_at(program.id, now)
+            upcoming = _scheduled(await store.programs.commission_history(program.id), now)
+            full = await full_program_caps(store, program.id, now=now, zone=zone)
             program_caps = [
-                describe_in_force(cap, program.currency)
+                describe_in_force(cap, program.currency) + _reached(cap, full, zone)
                 for cap in caps
                 if cap.program_id == program.id
             ]
+            rate = describe_rate(commission) if commission else "not set"
             rows.append(
                 (
                     program.slug,
                     program.name,
-                    describe_rate(commission) if commission else "not set",
+                    "; ".join([rate, *(_from(change, zone) for change in upcoming)]),
                     "; ".join(program_caps) or "none",
-                    f"{program.attribution_days} days",
+                    plural(program.attribution_days, "{n} day", "{n} days"),
                     "approval" if program.approval_required else "instant",
                 )
             )
@@ -73,6 +84,37 @@ async def list_programs(invocation: Invocation) -> Reply:
         table=Table(("program", "name", "commission", "caps", "window", "joining"), tuple(rows)),
         notes=("Join one with /join <program>.",),
     )
+
+
+def _scheduled(history: list[Commission], now: datetime) -> list[Commission]:
+    """Changes that start after ``now``, one per start (a later entry for the same start
+    replaces an earlier one, as ``commission_at`` reads them), soonest first."""
+    by_start = {change.effective_from: change for change in history if change.effective_from > now}
+    return [by_start[start] for start in sorted(by_start)]
+
+
+def _from(change: Commission, zone: ZoneInfo) -> str:
+    """``from 2026-12-01: 15% of the sale`` (with the time when it is not midnight)."""
+    local = change.effective_from.astimezone(zone)
+    when = (
+        f"{local:%Y-%m-%d}" if (local.hour, local.minute) == (0, 0) else f"{local:%Y-%m-%d %H:%M}"
+    )
+    return f"from {when}: {describe_rate(change)}"
+
+
+def _reached(cap: CapInForce, full: dict[int, datetime | None], zone: ZoneInfo) -> str:
+    """`` (reached)`` after a full cap; a hard one says until when the program pauses."""
+    if cap.id not in full:
+        return ""
+    if cap.action == "notify":
+        return " (reached)"
+    end = full[cap.id]
+    until = (
+        f"{end.astimezone(zone):%a %d %b %H:%M}"
+        if end is not None
+        else "a manager raises or removes it"
+    )
+    return f" (reached: paused until {until})"
 
 
 @command(
@@ -179,10 +221,13 @@ async def add_program(
         raise Refused(f"A program called {slug} exists already.") from None
     return Reply(
         title=f"Program {program.slug} created",
-        text=(
-            f"{program.name}: {describe_rate(rate)}, attribution window "
-            f"{program.attribution_days} days, "
-            + ("joining needs approval." if program.approval_required else "open to join.")
+        text=plural(
+            program.attribution_days,
+            "{name}: {rate}, attribution window {n} day, {joining}",
+            "{name}: {rate}, attribution window {n} days, {joining}",
+            name=program.name,
+            rate=describe_rate(rate),
+            joining="joining needs approval." if program.approval_required else "open to join.",
         ),
         notes=(f"Affiliates join with /join {program.slug}.",),
     )

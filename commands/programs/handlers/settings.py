@@ -22,6 +22,7 @@ from commands.core.programs import program_named
 from commands.core.registry import Audience, Param
 from commands.core.reply import Field, Reply, Visibility
 from commands.core.validation import destination_url, slug
+from commands.core.words import plural
 from commands.tracking import (
     ALIASES,
     AUTH_MODES,
@@ -119,6 +120,7 @@ async def set_program(invocation: Invocation, program: str, key: str, value: str
                 occurred_at=invocation.now,
             )
         )
+    invocation.services.link_changes.changed()
     return Reply(
         title=f"{found.name}: {key} changed",
         text=shown,
@@ -143,7 +145,12 @@ async def _apply(
         if not re.fullmatch(r"\d{1,3}", value) or int(value) > 120:
             raise UsageError("recurring-months must be a whole number from 0 to 120")
         await store.program_settings.set_recurring_months(program.id, int(value), now=now)
-        return f"Recurring commission: {value} months." if int(value) else "One-off commission."
+        months = int(value)
+        return (
+            plural(months, "Recurring commission: {n} month.", "Recurring commission: {n} months.")
+            if months
+            else "One-off commission."
+        )
     if key == "signup_referrals":
         enabled = _switch(key, value)
         await store.referrals.set_signup_referrals(program.id, enabled, now=now)
@@ -214,7 +221,7 @@ def _switch(key: str, value: str) -> bool:
         return True
     if lowered in _OFF:
         return False
-    raise UsageError(f"{key} is on or off")
+    raise UsageError(f"the {key} setting is on or off")
 
 
 def _word(enabled: bool) -> str:
@@ -255,7 +262,8 @@ def _view(program: Program) -> dict[str, Any]:
 )
 async def show_postback(invocation: Invocation, program: str) -> Reply:
     """Shows how a network reports conversions for a program: the postback URL with its
-    secret filled in (a secret is generated the first time), or for hmac and
+    secret filled in (a secret is generated the first time; a POST may send the token in
+    its form or JSON body instead), or for hmac and
     standard-webhooks the address, header and signing secret. Keep it private: anyone with
     the secret can report sales."""
     async with invocation.database.transaction() as store:
@@ -277,6 +285,14 @@ async def show_postback(invocation: Invocation, program: str) -> Reply:
         template = f"{base}?{query}&" + "&".join(f"{k}={v}" for k, v in placeholders.items())
         template += f"&currency={found.currency}"
         fields.append(Field("Postback URL", template, inline=False))
+        fields.append(
+            Field(
+                "POST",
+                "A POST may carry the token and the other fields in a form or JSON body "
+                "instead of the query (token=…); the query wins when both have one.",
+                inline=False,
+            )
+        )
     else:
         fields.append(Field("POST to", f"{base}?program={found.slug}", inline=False))
         if auth.mode == "hmac":

@@ -12,11 +12,13 @@ from commands.core.invocation import Invocation
 from commands.core.registry import Param, ParamKind
 from commands.core.reply import Reply, Visibility
 from commands.core.validation import slug
+from commands.core.words import plural
 from commands.reporting.leaderboard import (
     METRICS,
     Board,
     board,
 )
+from commands.reporting.metric_words import metric_amount
 from commands.reporting.seasons import render_season, season_label
 from storage.affiliates import Affiliate
 
@@ -54,8 +56,9 @@ async def leaderboard(
     """Shows the top 10 affiliates for a period (this month unless you name another) by
     conversions, revenue, commission, clicks or reward points, in all programs or one.
     Equal results share a rank. Affiliates who chose an alias appear under it, and those
-    who chose to be hidden are left out (see /settings). If you are an affiliate, your own
-    position is added in a message only you can see."""
+    who chose to be hidden keep their place without a name, as (hidden) (see /settings).
+    Everyone sees the same ranks. If you are an affiliate, your own position is added in a
+    message only you can see."""
     posted = await posted_season(invocation, period, metric, program)
     if posted is not None:
         return posted
@@ -64,14 +67,7 @@ async def leaderboard(
         viewer = await store.affiliates.by_identity(
             invocation.actor.platform, invocation.actor.user_id
         )
-        computed = await board(
-            store,
-            span,
-            metric,
-            program,
-            viewer_id=viewer.id if viewer else None,
-            rewards=invocation.settings.rewards,
-        )
+        computed = await board(store, span, metric, program, rewards=invocation.settings.rewards)
     replies = [computed.public_reply()]
     if viewer is not None:
         replies.append(_own_position(computed, viewer))
@@ -108,7 +104,12 @@ async def posted_season(
     if viewer is not None:
         entry = next((e for e in season.entries if e["affiliate_id"] == viewer.id), None)
         text = (
-            f"You were #{entry['rank']} with {entry['conversions']:,} conversions."
+            plural(
+                entry["conversions"],
+                "You were #{rank} with {n} conversion.",
+                "You were #{rank} with {n} conversions.",
+                rank=entry["rank"],
+            )
             if entry is not None
             else "You were not on this board."
         )
@@ -122,12 +123,12 @@ def _own_position(computed: Board, viewer: Affiliate) -> Reply:
         text = f"You have no {computed.metric} in this period yet. Share your /link to climb."
     else:
         hidden = (
-            " You are hidden from the public board (see /settings)."
+            " Your name is hidden on the public board (see /settings)."
             if viewer.visibility == "hidden"
             else ""
         )
         text = (
-            f"You are #{entry.rank} of {len(computed.entries)} with "
-            f"{computed.shown_value(entry.value)} {computed.metric}.{hidden}"
+            f"You are #{entry.rank} of {len(computed.entries):,} with "
+            f"{metric_amount(computed.metric, entry.value, computed.currency)}.{hidden}"
         )
     return Reply(title="Your position", text=text, visibility=Visibility.PRIVATE)

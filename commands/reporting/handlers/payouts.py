@@ -19,7 +19,8 @@ from commands.core.money import check_currency, format_money, is_amount_with_cur
 from commands.core.registry import Audience, Param
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.who import label, resolve, who_param
-from commands.reporting.payouts import OWED_HEADERS, owed_now, owed_rows
+from commands.core.words import plural
+from commands.reporting.payouts import OWED_HEADERS, owed_now, owed_rows, withheld_lines
 from storage import Conflict
 from storage.audit import AuditEntry
 
@@ -36,17 +37,23 @@ _AMOUNT = re.compile(r"^(\d{1,12}(?:\.\d{1,4})?)(?:\s+([A-Za-z]{3}))?$")
 async def list_payouts(invocation: Invocation) -> Reply:
     """Lists every affiliate with commission ready to pay: approved, past the program's
     holding period, and at least the program's minimum payout, plus unpaid manager
-    bonuses, which are payable at once. Record a payment with
+    bonuses, which are payable at once. Suspended affiliates are left out: their money
+    is withheld until they are reinstated. Record a payment with
     /payout mark <who> <amount> [reference]; affbot export payouts writes this list as
     CSV for a payment run."""
     async with invocation.database.read() as store:
         rows = await owed_rows(store, invocation.now)
+        withheld = await withheld_lines(store, invocation.now)
     if not rows:
-        return Reply(text="Nobody is due a payout right now.", visibility=Visibility.PRIVATE)
+        return Reply(
+            text="Nobody is due a payout right now.",
+            notes=tuple(withheld),
+            visibility=Visibility.PRIVATE,
+        )
     return Reply(
         title="Payouts due",
         table=Table(OWED_HEADERS, tuple(rows)),
-        notes=("Record a payment with /payout mark <who> <amount> [reference].",),
+        notes=("Record a payment with /payout mark <who> <amount> [reference].", *withheld),
         visibility=Visibility.PRIVATE,
     )
 
@@ -88,12 +95,19 @@ async def mark_payout(
     """Records a payment: the affiliate's payable conversions and unpaid bonuses in that
     currency are marked paid, with your reference, and the affiliate is told privately.
     The amount must be exactly the payable balance /payouts shows, so a typo cannot
-    settle the wrong sum."""
+    settle the wrong sum. A suspended affiliate's money is withheld and cannot be
+    marked paid until they are reinstated."""
     number, currency = amount
     now = invocation.now
     try:
         async with invocation.database.transaction() as store:
             affiliate = await resolve(store, who, platform=invocation.actor.platform)
+            if affiliate.status == "suspended":
+                raise Refused(
+                    f"{label(affiliate)} is suspended, so their commission and bonuses are "
+                    "withheld; nothing was marked. /reinstate them first to pay them, or "
+                    "reverse the conversions you will not pay."
+                )
             due = await owed_now(store, now, affiliate.id)
             if currency is not None:
                 due = [item for item in due if item.currency == currency]
@@ -165,7 +179,11 @@ async def mark_payout(
         ) from None
     return Reply(
         text=f"Marked {format_money(paid, item.currency)} as paid to {label(affiliate)} "
-        f"({len(conversions)} conversions"
-        + (f", {len(item.bonus_ids)} bonuses" if item.bonus_ids else "")
+        f"({plural(len(conversions), '{n} conversion', '{n} conversions')}"
+        + (
+            f", {plural(len(item.bonus_ids), '{n} bonus', '{n} bonuses')}"
+            if item.bonus_ids
+            else ""
+        )
         + "). They are told privately."
     )

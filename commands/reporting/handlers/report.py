@@ -27,6 +27,8 @@ from commands.core.registry import Audience, Param
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.validation import slug
 from commands.core.who import label
+from commands.core.words import plural
+from commands.reporting.campaigns import program_campaign_lines
 from commands.reporting.leaderboard import board
 from storage import Store
 from storage.affiliates import Affiliate
@@ -62,10 +64,22 @@ class Health:
             else "– (no referred customers yet)"
         )
         retention = ", ".join(
-            f"{months} months {_share(*self.retention[months])}" for months in RETENTION_MONTHS
+            plural(
+                months,
+                "{n} month {share}",
+                "{n} months {share}",
+                share=_share(*self.retention[months]),
+            )
+            for months in RETENTION_MONTHS
         )
         return [
-            f"Referral rate: {rate} ({self.new_referred} of {self.new_customers} new customers)",
+            plural(
+                self.new_customers,
+                "Referral rate: {rate} ({referred} of {n} new customer)",
+                "Referral rate: {rate} ({referred} of {n} new customers)",
+                rate=rate,
+                referred=f"{self.new_referred:,}",
+            ),
             f"CAC through affiliates: {cac}",
             f"CLV of referred customers: {clv}",
             f"Retention of referred customers: {retention}",
@@ -116,7 +130,9 @@ def _share(part: int, whole: int) -> str:
 )
 async def report(invocation: Invocation, period: str, program: str | None) -> Reply:
     """Shows each program's clicks, conversions, conversion rate, revenue and commission
-    for a period, the top affiliates, cap usage, and the health of the referral channel:
+    for a period, the top affiliates, campaign links compared (clicks, conversions,
+    revenue and commission per program and campaign, over all affiliates), cap usage,
+    and the health of the referral channel:
     referral rate (share of new customers who came through affiliates), CAC through
     affiliates (commission ÷ new referred customers), CLV of referred customers (revenue
     per customer over time) and their retention after 3, 6 and 12 months. Customer
@@ -137,7 +153,7 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
         ids = [p.id for p in programs]
         summaries = await store.reports.summaries(ids, span.start, span.end)
         customers = await store.reports.customers(ids, span.end)
-        top = await board(store, span, "conversions", program, include_hidden=True)
+        top = await board(store, span, "conversions", program)
         caps = await store.performance.caps_in_force(ids, now)
         cap_lines = await usage_lines(
             store,
@@ -147,6 +163,9 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
             now=now,
             zone=zone,
         )
+        campaigns = program_campaign_lines(
+            await store.campaigns.totals(span.start, span.end, program_ids=ids)
+        )
         extra = [
             *await _joins(store, [e.affiliate for e in top.entries[:TOP_AFFILIATES]], span),
             *await _last_broadcast(store),
@@ -155,12 +174,14 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
     rows = tuple(_row(p, summaries[p.id]) for p in programs)
     fields = []
     leaders = [
-        f"{entry.rank}. {label(entry.affiliate)} — {entry.value}"
+        f"{entry.rank}. {label(entry.affiliate)}{_hidden(entry.affiliate)} — {entry.value}"
         for entry in top.entries[:TOP_AFFILIATES]
     ]
     fields.append(
         Field("Top affiliates (conversions)", "\n".join(leaders) or "none yet", inline=False)
     )
+    if campaigns:
+        fields.append(Field("Campaigns", "\n".join(campaigns), inline=False))
     if cap_lines:
         fields.append(Field("Caps", "\n".join(cap_lines), inline=False))
     for currency in sorted({p.currency for p in programs}):
@@ -182,6 +203,11 @@ async def report(invocation: Invocation, period: str, program: str | None) -> Re
         fields=tuple(fields),
         visibility=Visibility.PRIVATE,
     )
+
+
+def _hidden(affiliate: Affiliate) -> str:
+    """Managers see every name; this reminds them whom the public board does not name."""
+    return " (hidden on public boards)" if affiliate.visibility == "hidden" else ""
 
 
 async def _joins(store: Store, leaders: list[Affiliate], span: calendar.Period) -> list[Field]:

@@ -12,7 +12,8 @@ from commands.core.invocation import Invocation
 from commands.core.money import format_money, format_percent
 from commands.core.registry import Audience
 from commands.core.reply import Field, Reply, Table, Visibility
-from commands.reporting.leaderboard import competition_ranks
+from commands.reporting.campaigns import own_campaign_lines
+from commands.reporting.leaderboard import board
 from commands.reporting.targets import progress_lines
 from storage import Store
 from storage.performance import ProgramTotals
@@ -31,8 +32,9 @@ async def stats(invocation: Invocation, period: str) -> Reply:
     clicks (all, and unique visitors), conversions, conversion rate, revenue, commission
     pending and approved, and earnings per click (EPC). Below: your rank by conversions,
     the change against the same stretch of the previous period, your progress towards
-    targets, how much of any cap is used, and Discord server joins through your invites
-    (for information: they earn nothing). Only you can see it."""
+    targets, how much of any cap is used, your campaign links side by side (clicks,
+    conversions and commission earned per campaign, see /link), and Discord server joins
+    through your invites (for information: they earn nothing). Only you can see it."""
     affiliate = invocation.require_affiliate()
     zone = calendar.affiliate_zone(affiliate.timezone, invocation.settings.timezone)
     span = calendar.period(period, invocation.now, zone)
@@ -42,6 +44,11 @@ async def stats(invocation: Invocation, period: str) -> Reply:
         memberships = await store.affiliates.memberships_of(affiliate.id)
         fields = await _extra_fields(store, invocation, affiliate.id, span, totals, zone)
         fields += await joins_field(store, affiliate.id, span)
+        campaigns = own_campaign_lines(
+            await store.campaigns.totals(span.start, span.end, affiliate_id=affiliate.id)
+        )
+    if campaigns:
+        fields += (Field("Campaigns", "\n".join(campaigns), inline=False),)
     title = f"Your stats, {span.label}"
     if not totals:
         hint = (
@@ -128,12 +135,12 @@ async def _extra_fields(
     zone: ZoneInfo,
 ) -> tuple[Field, ...]:
     fields = []
-    standings = await store.performance.ranking("conversions", span.start, span.end)
-    for rank, standing in competition_ranks(standings):
-        if standing.affiliate_id == affiliate_id:
-            fields.append(
-                Field("Rank", f"#{rank} of {len(standings)} by conversions", inline=False)
-            )
+    ranked = await board(store, span, "conversions", None)
+    placed = ranked.position_of(affiliate_id)
+    if placed is not None:
+        fields.append(
+            Field("Rank", f"#{placed.rank} of {len(ranked.entries)} by conversions", inline=False)
+        )
     previous = calendar.previous_span(span, zone)
     if previous is not None and totals:
         before = await store.performance.affiliate_totals(affiliate_id, *previous)

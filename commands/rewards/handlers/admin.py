@@ -24,6 +24,7 @@ from commands.core.registry import Audience, Param, ParamKind
 from commands.core.reply import Field, Reply, Table, Visibility
 from commands.core.validation import slug
 from commands.core.who import label, resolve, who_param
+from commands.core.words import plural, sentence
 from commands.rewards import badges, tiers
 from storage.audit import AuditEntry
 from storage.programs import Program
@@ -119,7 +120,15 @@ def _rules_reply(program: Program, rules: RewardRules, tier_list: list[Tier]) ->
         Field(
             "Signup qualification",
             "a later sale or lead by the referred person"
-            + (f", or coming back after {rules.qualify_days} days" if rules.qualify_days else ""),
+            + (
+                plural(
+                    rules.qualify_days,
+                    ", or coming back after {n} day",
+                    ", or coming back after {n} days",
+                )
+                if rules.qualify_days
+                else ""
+            ),
             inline=False,
         ),
         Field("Welcome reward", rules.welcome_text or "none", inline=False),
@@ -132,7 +141,9 @@ def _rules_reply(program: Program, rules: RewardRules, tier_list: list[Tier]) ->
                 (
                     tier.name,
                     f">= {tier.threshold}",
-                    f"{tier.window_days} days" if tier.window_days else "all time",
+                    plural(tier.window_days, "{n} day", "{n} days")
+                    if tier.window_days
+                    else "all time",
                     tiers.describe_bonus(tier, program) or "none",
                 )
                 for tier in tier_list
@@ -312,10 +323,14 @@ async def reward(
     invocation: Invocation, who: str, what: tuple[int, str] | str, reason: str | None
 ) -> Reply:
     """Grants a bonus: an amount is owed to the affiliate like commission, a badge is
-    added to their badges (once). Either way it is audited and they are told privately."""
+    added to their badges (once). Either way it is audited and they are told privately.
+    A suspended affiliate gets no rewards until reinstated."""
     now = invocation.now
     async with invocation.database.transaction() as store:
         affiliate = await resolve(store, who, platform=invocation.actor.platform)
+        if affiliate.status == "suspended":
+            # A suspension promises no new commission; a bonus or badge would be new reward.
+            raise Refused(f"{label(affiliate)} is suspended; /reinstate them before a reward.")
         if isinstance(what, str):
             if not await badges.grant(store, affiliate.id, what, reason, now=now):
                 raise Refused(f"{label(affiliate)} already has the {what} badge.")
@@ -333,7 +348,9 @@ async def reward(
                 "reason": reason,
             }
             because = f" for {reason}" if reason else ""
-            note = Reply(title="Bonus!", text=f"You received a bonus of {shown}{because}.")
+            note = Reply(
+                title="Bonus!", text=sentence(f"You received a bonus of {shown}{because}")
+            )
             key = f"bonus:{affiliate.id}:{now.isoformat()}"
             await store.outbox.enqueue(
                 await notify.to_affiliate(store, affiliate.id, note, key), now=now

@@ -7,6 +7,7 @@ from commands.core.invocation import Invocation
 from commands.core.money import format_money
 from commands.core.registry import Audience
 from commands.core.reply import Field, Reply, Visibility
+from commands.core.words import plural
 from commands.rewards import points, tiers
 from commands.rewards.badges import milestone_badge
 from storage import Store
@@ -52,8 +53,12 @@ async def rewards(invocation: Invocation) -> Reply:
         fields.append(
             Field(
                 "Next milestone",
-                f"{more} more approved conversion{'s' if more != 1 else ''} to the "
-                f"{milestone_badge(upcoming[0])} badge",
+                plural(
+                    more,
+                    "{n} more approved conversion to the {badge} badge",
+                    "{n} more approved conversions to the {badge} badge",
+                    badge=milestone_badge(upcoming[0]),
+                ),
                 inline=False,
             )
         )
@@ -70,7 +75,7 @@ async def _tier_line(
     reached, seen = await tiers.standing(store, program.id, affiliate_id, invocation.now)
     if not seen:
         return None
-    held = await store.rewards.tier_at(affiliate_id, program.id, invocation.now)
+    held = await tiers.tier_in_force(store, program.id, affiliate_id, invocation.now)
     name = held.tier if held and held.tier else "no tier yet"
     bonus = tiers.describe_bonus(held, program) if held and held.tier else None
     line = f"{program.name}: {name}" + (f" ({bonus} in force)" if bonus else "")
@@ -79,8 +84,13 @@ async def _tier_line(
     if above:
         tier, count = above[0]
         more = max(tier.threshold - count, 0)
-        window = f" in {tier.window_days} days" if tier.window_days else ""
-        line += (
-            f"; {more} more approved conversion{'s' if more != 1 else ''}{window} to {tier.name}"
+        days = tier.window_days
+        window = plural(days, " in {n} day", " in {n} days") if days else ""
+        line += plural(
+            more,
+            "; {n} more approved conversion{window} to {tier}",
+            "; {n} more approved conversions{window} to {tier}",
+            window=window,
+            tier=tier.name,
         )
     return line

@@ -131,18 +131,22 @@ async def test_leaderboard_ties_opt_outs_and_own_position(
     public, own = replies
     assert not public.private
     assert public.table is not None
+    # ann is hidden: her place is kept without her name, so everyone sees the same ranks.
     assert public.table.rows == (
-        ("#1", "anonymous", "3"),
-        ("#1", "BigBen", "3"),
-        ("#3", "dan", "2"),
-        ("#4", "eve", "1"),
+        ("#1", "(hidden)", "5"),
+        ("#2", "anonymous", "3"),
+        ("#2", "BigBen", "3"),
+        ("#4", "dan", "2"),
+        ("#5", "eve", "1"),
     )
     assert own.private
-    assert own.text == "You are #1 of 4 with 3 conversions."
+    assert own.text == "You are #2 of 5 with 3 conversions."
     ann = Actor("console", "ann", "ann")
-    _, hidden = await dispatcher.execute_line("/leaderboard month", ann, ChatKind.GROUP)
+    board, hidden = await dispatcher.execute_line("/leaderboard month", ann, ChatKind.GROUP)
+    assert board.table == public.table
     assert hidden.text == (
-        "You are #1 of 5 with 5 conversions. You are hidden from the public board (see /settings)."
+        "You are #1 of 5 with 5 conversions. "
+        "Your name is hidden on the public board (see /settings)."
     )
     stranger = Actor("console", "zed", "zed")
     assert len(await dispatcher.execute_line("/leaderboard", stranger, ChatKind.GROUP)) == 1

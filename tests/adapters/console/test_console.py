@@ -11,8 +11,10 @@ from pathlib import Path
 
 from bot.adapters.console import ConsoleAdapter
 from commands.core.dispatcher import Dispatcher
+from commands.core.invocation import USER_ID_LIMIT
 from commands.core.reply import Button, Field, Image, Reply, Table, Visibility
-from tests.processes import ROOT
+from storage import Database
+from tests.processes import ROOT, affbot_env
 
 TOKEN = re.compile(r"check\?t=[0-9a-f]{32}")
 CODE = re.compile(r"/r/[A-Za-z0-9]{8}")
@@ -196,3 +198,36 @@ def test_console_command_piped(tmp_path: Path) -> None:
     assert "/program add is for program managers only." in second.stdout
     assert "Your stats" not in second.stdout  # /quit ended the session
     assert "Traceback" not in second.stderr
+
+
+async def test_console_names_up_to_the_id_limit_join_on_every_engine(
+    dispatcher: Dispatcher, database: Database
+) -> None:
+    name = "n" * USER_ID_LIMIT
+    await converse(
+        dispatcher, "/program add shop https://s.example 5%\n", user="boss", manager=True
+    )
+    joined = await converse(dispatcher, "/join shop\n", user=name, manager=False)
+    assert "Welcome to" in joined
+    async with database.read() as store:
+        affiliate = await store.affiliates.by_identity("console", name)
+    assert affiliate is not None
+    assert affiliate.display_name == name
+
+
+def test_affbot_console_refuses_a_name_it_could_not_store(tmp_path: Path) -> None:
+    # Issue 17: `affbot console --as <101 characters>` then /join failed on PostgreSQL's
+    # varchar; now the name is refused before anything starts, in one line.
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--as", "x" * 101],
+        input="/join shop\n",
+        capture_output=True,
+        text=True,
+        env={**affbot_env(tmp_path)},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"argument --as: the name is longer than {USER_ID_LIMIT} characters" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -280,3 +280,20 @@ async def test_a_slow_command_is_deferred_then_followed_up(services: Services) -
         fast = await bot.fake.slash(bot.guild, bot.alice, "programs")
         (answer,) = await bot.fake.answer(fast)
         assert answer.body["type"] == 4  # answered at once, not deferred
+
+
+async def test_a_long_or_broken_display_name_joins_trimmed_on_every_engine(
+    services: Services,
+) -> None:
+    # Issue 17: a name over identities.display_name's varchar(100) failed /join on
+    # PostgreSQL. Names enter the core through Actor, which makes them storable for
+    # every adapter alike: control characters and lone surrogates dropped, 100 kept.
+    async with running_bot(services, heartbeat_ms=50) as bot:
+        await bot.one(bot.manager, "program add", rename(SPRING))
+        member = bot.fake.add_member(bot.guild, "L" * 150 + "\x00\ud800end")
+        joined = await bot.one(member, "join", {"program": "spring-sale"})
+        assert "Welcome to Spring Sale" in text_of(joined)
+    async with services.database.read() as store:
+        affiliate = await store.affiliates.by_identity("discord", str(member.user.id))
+    assert affiliate is not None
+    assert affiliate.display_name == "L" * 100

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.discord.client import DiscordStartError
 from bot.app import run_bot
 from bot.config import ConfigError, load_config
 from commands.core.invocation import Services
@@ -66,9 +67,7 @@ async def test_affbot_run_starts_the_discord_adapter_when_a_token_is_set(tmp_pat
         await fake.close()
 
 
-async def test_a_wrong_token_stops_affbot_run_with_an_error(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_wrong_token_stops_affbot_run_with_an_error(tmp_path: Path) -> None:
     fake = FakeDiscord()
     await fake.start()
     environ = {
@@ -80,11 +79,11 @@ async def test_a_wrong_token_stops_affbot_run_with_an_error(
     }
     try:
         config = load_config(tmp_path / "absent.toml", environ)
-        await asyncio.wait_for(run_bot(config, console=False), 10)
+        with pytest.raises(DiscordStartError, match="the bot token was refused") as stopped:
+            await asyncio.wait_for(run_bot(config, console=False), 10)
     finally:
         await fake.close()
-    assert "the Discord adapter stopped" in caplog.text
-    assert "not-the-token" not in caplog.text
+    assert "not-the-token" not in str(stopped.value)
 
 
 async def test_sharded_clients_identify_each_shard_and_answer(services: Services) -> None:

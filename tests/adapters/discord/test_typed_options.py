@@ -34,7 +34,7 @@ async def test_an_announcement_is_stored_and_posted_with_exactly_its_quotes(
     async with running_bot(replace(services, settings=settings), track_invites=False) as bot:
         for text in ANNOUNCEMENTS:
             answer = await bot.one(bot.manager, "announce", {"text": text})
-            assert text_of(answer) == "\nAnnouncement queued for 1 channels."
+            assert text_of(answer) == "\nAnnouncement queued for 1 channel."
         await OutboxDispatcher(
             bot.services.database,
             bot.adapter.sender,

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from commands.core.dispatcher import Dispatcher
+from commands.fraud import FraudRules
+from commands.fraud.inactive import check_inactive_referrals
 from commands.tracking.referrals import Outcome, record_signup, signup_txn_id, valid_payload
 from storage import Database
 from storage.referrals import SignupReferral
@@ -132,3 +134,40 @@ async def test_paused_programs_and_bad_codes_are_refused_in_the_core(
         outcome = await record_signup(database, bad, platform="telegram", user_id="9", now=clock())
         assert outcome.outcome is Outcome.UNKNOWN
     assert await signups(database) == []
+
+
+async def waiting(database: Database, user_id: int) -> bool:
+    """Whether the signup referral of ``user_id`` has not come back yet."""
+    async with database.read() as store:
+        return await store.referral_activity.watched("telegram", str(user_id))
+
+
+async def test_the_start_exchange_is_not_a_return_but_a_later_visit_is(
+    telegram: BotUnderTest, database: Database, clock: Clock
+) -> None:
+    """Issue 16, bug 4: the /help that answers a referral's /start marked it "returned"
+    at once, so the inactive-referrals rule could never fire on Telegram."""
+    code = await invite_code(telegram, "app")
+    sent = await telegram.say(bob, f"/start {code}")
+    assert "What you can do" in sent[1].text
+    # A scripted second command in the same minute is still the signup exchange.
+    clock.advance(seconds=5)
+    await telegram.say(bob, "/programs")
+    await telegram.say(carol, f"/start {code}")
+    assert await waiting(database, BOB_ID), "bob has not come back yet"
+    # Carol comes back an hour later; Bob never does.
+    clock.advance(hours=1)
+    await telegram.say(carol, "/start")
+    assert not await waiting(database, CAROL_ID)
+    assert await waiting(database, BOB_ID)
+    clock.advance(days=8)
+    rules = FraudRules(
+        referral_inactive_days=7, referral_inactive_min=1, referral_inactive_percent=50
+    )
+    async with database.transaction() as store:
+        [flag_id] = await check_inactive_referrals(store, rules, now=clock())
+        [flag] = await store.fraud.open_flags(since=None, program_id=None)
+    assert flag.id == flag_id
+    assert flag.rule == "inactive-referrals"
+    assert flag.evidence["inactive"] == 1
+    assert flag.evidence["referrals"] == 2

@@ -48,7 +48,7 @@ async def test_counts_of_the_latest_broadcast(
         "Skipped": "0",
     }
     assert reply.notes[0].startswith("Recent failures: telegram:3 — unreachable: bot was blocked")
-    assert "telegram:4 — gave up after 1 attempts: TransientFailure: 502" in reply.notes[0]
+    assert "telegram:4 — gave up after 1 attempt: TransientFailure: 502" in reply.notes[0]
     assert reply.notes[1] == "Done: 3 of 5 delivered."
     older = await manager("/delivery old")
     assert {f.name: f.value for f in older.fields}["Sent"] == "1"

@@ -147,6 +147,35 @@ async def test_a_new_schedule_does_not_catch_up_times_before_it_existed(
     assert await outbox_keys(database) == []
 
 
+async def test_a_schedule_added_just_after_a_slot_waits_for_the_next_one(
+    database: Database, clock: Clock, service: ScheduleService
+) -> None:
+    """Issue 16, bug 9: a schedule added 30 s after Monday 09:00 posted that 09:00 slot."""
+    clock.now = datetime(2026, 11, 23, 8, 0, 30, tzinfo=UTC)  # Monday 09:00:30 in Berlin
+    schedule_id = await add_schedule(database, clock(), "announcement", message="Hi")
+    await service.start()
+    clock.advance(seconds=10)
+    assert await service.fire(schedule_id) is None
+    await service.sync()
+    assert await outbox_keys(database) == []
+    # Created one second before a slot: that slot is its first post, and a restart after
+    # downtime over the next slot still catches it up once.
+    clock.now = datetime(2026, 11, 30, 7, 59, 59, tzinfo=UTC)
+    other = await add_schedule(database, clock(), "announcement", message="Yo")
+    clock.now = datetime(2026, 11, 30, 8, 0, 1, tzinfo=UTC)
+    assert await service.fire(other) == 2
+    clock.now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # down over the next Monday 09:00
+    later = ScheduleService(database, CHANNELS, clock=clock)
+    await later.start()
+    await later.stop()
+    async with database.read() as store:
+        assert [key for key, _ in await store.schedules.runs(schedule_id)] == ["2026-12-07T09:00"]
+        assert [key for key, _ in await store.schedules.runs(other)] == [
+            "2026-11-30T09:00",
+            "2026-12-07T09:00",
+        ]
+
+
 async def test_apscheduler_job_fires_in_the_schedule_zone(
     database: Database, clock: Clock, service: ScheduleService
 ) -> None:

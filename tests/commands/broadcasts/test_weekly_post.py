@@ -48,14 +48,17 @@ async def test_top_ten_ranks_by_conversions_with_ties_privacy_and_movers(
     async with database.transaction() as store:
         season = await archive_season(store, span, UTC_ZONE, now=now)
     assert season.period_key == "2026-W46"
-    top = [(e["rank"], e["name"], e["conversions"]) for e in season.entries[:6]]
+    top = [(e["rank"], e["name"], e["conversions"]) for e in season.entries[:8]]
+    # Shy is hidden: the place is kept (ranks are the same for everyone), the name is not.
     assert top == [
-        (1, "Aff00", 20),
-        (2, "Aff01", 12),
-        (2, "Aff02", 12),
-        (4, "Aff03", 11),
-        (5, "Aff04", 10),
-        (6, "Aff05", 9),
+        (1, "(hidden)", 50),
+        (2, "Aff00", 20),
+        (3, "Aff01", 12),
+        (3, "Aff02", 12),
+        (5, "Aff03", 11),
+        (6, "Aff04", 10),
+        (7, "Aff05", 9),
+        (7, "Zed", 9),
     ]
     names = [e["name"] for e in season.entries]
     assert "Shy" not in names
@@ -66,11 +69,14 @@ async def test_top_ten_ranks_by_conversions_with_ties_privacy_and_movers(
     assert reply.title == "Leaderboard, week 46 (09 Nov–15 Nov 2026)"
     assert reply.table is not None
     assert len(reply.table.rows) == 10
-    assert reply.table.rows[0] == ("1", "Aff00", "20", "▲2")
-    assert reply.table.rows[5][1:] == ("Aff05", "9", "▼5")
-    assert reply.table.rows[3][3] == "new"
-    assert "Biggest climbers: Aff00 (up 2)" in reply.notes
+    assert reply.table.rows[0] == ("1", "(hidden)", "50", "new")
+    assert reply.table.rows[1] == ("2", "Aff00", "20", "▲1")
+    assert reply.table.rows[6][1:] == ("Aff05", "9", "▼6")
+    assert reply.table.rows[4][3] == "new"
+    assert "Biggest climbers: Aff00 (up 1)" in reply.notes
     assert any(note.startswith("New in the top 10: Aff01, Aff02") for note in reply.notes)
+    # The hidden affiliate passed 50 conversions, but the news never points at them.
+    assert not any("(hidden)" in note or "Shy" in note for note in reply.notes)
     # Aff00 passed 25 all-time conversions (20 the week before + 20 last week).
     assert "Milestone: Aff00 passed 25 conversions!" in reply.notes
 

@@ -75,8 +75,12 @@ async def test_cap_alerts_reach_managers_and_affected_affiliates_once(
     )
     assert sorted(v["target"] for v in to_affiliates) == ["alice", "alice", "bob", "bob"]
     texts = [v["reply"].text for v in to_affiliates]
-    assert any("has reached its cap (2 of 2" in text and "fallback page" in text for text in texts)
-    assert any("is at 90% of its cap" in text for text in texts)
+    assert any(
+        "has reached its cap of 2 conversions per month (2 of 2" in text
+        and "fallback page" in text
+        for text in texts
+    )
+    assert any("is at 90% of its cap of 2 conversions per month" in text for text in texts)
     assert all(v["reply"].private for v in alerts.values())
     assert all(v["broadcast"] is None for v in alerts.values())
     assert "the program used 2 of 2 conversions per month" in to_managers[0]["reply"].text or any(
@@ -129,7 +133,8 @@ async def test_instant_notices_are_queued_with_the_approval_and_only_then(
     database: Database, clock: Clock, alice: Chat
 ) -> None:
     seeded = await seed(database, user="alice")
-    assert (await alice("/settings notices instant")).text == "Your notices is now instant."
+    answer = await alice("/settings notices instant")
+    assert answer.text == "Your commission notices are now instant."
     await convert(database, seeded.program, seeded.link.code, "P1", clock, status="pending")
     assert not [k for k in await outbox(database) if k.startswith("conversion:")]
     body = await convert(

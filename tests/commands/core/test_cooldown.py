@@ -39,3 +39,18 @@ async def test_limits_are_off_when_the_rate_is_zero(services: Services) -> None:
     for _ in range(30):
         reply = (await dispatcher.execute_line("/help", actor, ChatKind.PRIVATE))[0]
         assert "going a little fast" not in reply.text
+
+
+async def test_the_local_console_is_never_limited(services: Services) -> None:
+    """Issue 16: an affiliate trying the console hit the cooldown after 8 piped commands."""
+    dispatcher = Dispatcher(services.registry, services, CommandLimits(per_minute=20, burst=8))
+    operator = Actor("console", "ann", "Ann", local=True)
+    for _ in range(30):
+        reply = (await dispatcher.execute_line("/programs", operator, ChatKind.PRIVATE))[0]
+        assert "going a little fast" not in reply.text
+    # The same account name without the console's trust is limited as before.
+    remote = Actor("console", "ann", "Ann")
+    replies = [
+        (await dispatcher.execute_line("/programs", remote, ChatKind.PRIVATE))[0] for _ in range(9)
+    ]
+    assert "going a little fast" in replies[8].text

@@ -134,6 +134,8 @@ def test_greedy_text_keeps_the_line_and_trailing_flags() -> None:
         ("/program add shop 5 XYZ", "is not a commission"),
         ("/stats year", "period must be one of: week, month"),
         ("/program add sh\x1bop 12%", "control characters"),
+        ("/program add sh\x00op 12%", "control characters"),  # PostgreSQL refuses NUL
+        ("/program add sh\udcffop 12%", "is not valid UTF-8 text"),  # bytes, surrogateescaped
         ("/program add " + "s" * 101 + " 12%", "too long (101 characters, at most 100)"),
         ("/announce", "text is missing"),
     ],

@@ -36,7 +36,11 @@ def newborn_discord_id() -> str:
 
 
 async def keys(database: Database) -> set[str]:
-    return {flag.dedupe_key for flag in await open_flags(database)}
+    """Every dedupe key the open flags stand for (repeats of a rule for one affiliate are
+    grouped into one flag, and keep their own keys there)."""
+    flags = await open_flags(database)
+    async with database.read() as store:
+        return {key for flag in flags for key in await store.fraud.keys_of(flag.id)}
 
 
 async def test_click_flood_keys(database: Database) -> None:
@@ -89,9 +93,12 @@ async def test_conversion_keys(database: Database) -> None:
     for n in range(1, 4):
         await sale({"code": shop.link.code, "txn_id": f"P-{n}", "status": "reversed"})
     shared_hash = hash_address(SALT, "198.51.100.23")[:16]
-    assert await keys(database) == {
+    # The no-click rule applies whether or not a customer_id is sent (issue 16 #6).
+    no_click = {f"no-click:{bob.program.id}:DUP"} | {
+        f"no-click:{program}:{txn}" for txn in ("N-1", "S-1", "DUP", "I-1", "P-1", "P-2", "P-3")
+    }
+    assert await keys(database) == no_click | {
         f"too-fast:{program}:T-1",
-        f"no-click:{program}:N-1",
         f"self-customer:{program}:S-1",
         f"duplicate-txn:{program}:DUP",
         f"self-ip:{program}:I-1",

@@ -11,7 +11,11 @@ from storage.fraud import Flag
 from tests.tracking_support import seed
 
 NOON = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
-RULES = TrackingRules(fraud=FraudRules(alert_targets=(("telegram", "900", "user"),)))
+# These postbacks carry a code and no click: the no-click rule (tested on its own) is off
+# so only the self-customer rule speaks.
+RULES = TrackingRules(
+    fraud=FraudRules(alert_targets=(("telegram", "900", "user"),), flag_without_click=False)
+)
 
 
 async def open_flags(database: Database) -> list[Flag]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -190,22 +191,28 @@ async def test_self_ip_by_customer_ip_and_by_click(
         status, _ = await send(client, code=code, txn_id="S-3", amount="20", ip="192.0.2.1")
         assert status == 200
         salt = client.app[TRACKING].salt
-    own_ip = [flag for flag in await open_flags(database) if flag.rule == "self-ip"]
-    flags = {flag.evidence["txn_id"]: flag for flag in own_ip}
-    assert set(flags) == {"S-1", "S-2"}
-    by_ip, by_click = flags["S-1"], flags["S-2"]
+    # Both sales are the affiliate's own: one open flag for the rule and affiliate, seen
+    # twice (by the customer IP, then by the click), naming both conversions.
+    [flag] = [flag for flag in await open_flags(database) if flag.rule == "self-ip"]
     own = hash_address(salt, "203.0.113.50")
-    assert by_ip.evidence["source"] == "customer ip"
-    assert by_click.evidence["source"] == "click"
-    for flag in (by_ip, by_click):
-        assert flag.affiliate_id == seeded.affiliate.id
-        assert flag.evidence["visitor_hash"] == own[:16]
-        assert flag.evidence["affiliate_seen_at"].startswith("2026-11-18T12:00")
-        assert "203.0.113" not in repr(flag.evidence)
+    assert flag.evidence["txn_id"] == "S-1"
+    assert flag.evidence["source"] == "customer ip"
+    assert (flag.occurrences, flag.first_seen_at, flag.seen_at) == (
+        2,
+        clock() - timedelta(minutes=5),
+        clock(),
+    )
+    assert flag.affiliate_id == seeded.affiliate.id
+    assert flag.evidence["visitor_hash"] == own[:16]
+    assert flag.evidence["affiliate_seen_at"].startswith("2026-11-18T12:00")
+    assert "203.0.113" not in repr(flag.evidence)
     async with database.read() as store:
-        assert await store.outbox.by_key(f"fraud:{by_ip.id}:telegram:user:900") is not None
+        assert await store.outbox.by_key(f"fraud:{flag.id}:telegram:user:900") is not None
+        assert await store.outbox.by_key(f"fraud:{flag.id + 1}:telegram:user:900") is None
         first = await conversion(database, seeded, "S-1")
-        assert await store.fraud.conversions_of(by_ip.id) == [(first.id, False)]
+        second = await conversion(database, seeded, "S-2")
+        assert await store.fraud.conversions_of(flag.id) == [(first.id, False), (second.id, False)]
+        assert len(await store.fraud.keys_of(flag.id)) == 2
 
 
 async def test_self_ip_only_within_the_window_and_off_at_zero(
@@ -262,7 +269,8 @@ async def test_a_held_program_keeps_self_ip_conversions_pending(
     assert listing.table is not None
     [row] = listing.table.rows
     assert row[2] == "self-ip"
-    assert "checked their own link from" in row[5]
+    assert row[5] == "once"
+    assert "checked their own link from" in row[6]
     assert "reject" in (await manager(f"/fraud review {flag.id} reject")).text.lower()
     assert (await conversion(database, seeded, "H-1")).status == "reversed"
 
@@ -313,4 +321,4 @@ async def test_many_customers_behind_one_address_are_flagged_once_per_day(
     listing = await manager("/fraud")
     assert listing.table is not None
     assert listing.table.rows[0][2] == "shared-customer-ip"
-    assert "many customers of one affiliate" in listing.table.rows[0][5]
+    assert "many customers of one affiliate" in listing.table.rows[0][6]

@@ -126,10 +126,10 @@ async def test_settings_change_and_show(dispatcher: Dispatcher, manager: Chat) -
         "/settings alias\n/settings alias none\n/settings alias\n",
         user="alice",
     )
-    assert "Your visibility is now hidden." in out
+    assert "Your leaderboard visibility is now hidden." in out
     assert "Your alias is now Deal Hunter." in out
     assert "Your feedback is now off." in out
-    assert "Your timezone is now Europe/Berlin." in out
+    assert "Your time zone is now Europe/Berlin." in out
     assert "visibility: hidden\nalias: Deal Hunter\nfeedback: off\ntimezone: Europe/Berlin" in out
     assert "Your alias is now none." in out
     assert out.rstrip().endswith(

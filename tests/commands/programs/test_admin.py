@@ -109,8 +109,7 @@ async def test_program_edit_pause_and_resume(
         "--window 60 --approval yes --holding-days 7 --min-payout 20"
     )
     assert reply.text == (
-        "Changed: name, attribution days, approval required, holding days, fallback url, "
-        "min payout minor."
+        "Changed: name, attribution window, approval, holding days, fallback URL, minimum payout."
     )
     async with database.read() as store:
         program = await store.programs.by_slug("shop")
@@ -143,13 +142,13 @@ async def test_program_edit_pause_and_resume(
     await boss("/program edit shop --clear-materials")
 
     before = len(await queued(database))
-    assert (await boss("/program pause shop")).text == "Paused shop; 1 affiliates are told."
+    assert (await boss("/program pause shop")).text == "Paused shop; 1 affiliate is told."
     assert (await boss("/program pause shop")).text == "shop is already paused."
     assert "is paused" in (await console(announcing, "/link shop\n", user="ann"))
     assert "There are no open programs yet." in await console(
         announcing, "/programs\n", user="ann"
     )
-    assert (await boss("/program resume shop")).text == "Resumed shop; 1 affiliates are told."
+    assert (await boss("/program resume shop")).text == "Resumed shop; 1 affiliate is told."
     assert len(await queued(database)) == before + 6
     async with database.read() as store:
         actions = [entry.action for entry in await store.audit.recent(2)]
@@ -204,7 +203,7 @@ async def test_announce_to_channels_and_by_dm(
     text = "Double commission this weekend! <@everyone> *not bold*"
     assert (await boss(f"/announce {text}")).text == "Announcement queued for 2 channels."
     reply = await boss("/announce New banners are in --dm")
-    assert reply.text == "Announcement queued for 2 channels and 1 affiliates privately."
+    assert reply.text == "Announcement queued for 2 channels and 1 affiliate privately."
     rows = (await queued(database))[start:]
     assert rows == [
         ("discord", "chat", "555"),

@@ -68,6 +68,13 @@ async def test_postback_url_from_the_command_works_and_secrets_rotate(
     async with running(services) as client:
         first = await client.get(path)
         assert first.status == 200, await first.text()
+        # What the reply says of a POST holds: the token in a JSON body, not the query.
+        assert "form or JSON body" in {f.name: f.value for f in reply.fields}["POST"]
+        in_body = await client.post(
+            "/postback",
+            json={"token": first_secret, "code": seeded.link.code, "txn_id": "P-B", "amount": 5},
+        )
+        assert in_body.status == 200, await in_body.text()
         rotated = await manager("/program set shop postback-secret new")
         assert "New postback secret" in rotated.text
         old_still_works = await client.get(path.replace("P-1", "P-2"))

@@ -221,13 +221,15 @@ async def test_exports_match_the_commands(
         "USD",
         "approved",
         "no",
+        "",
         "=cmd|calc",
         "2026-10-01T00:00:00+00:00",
+        "",
     )
     board = await export_table(
         database, "leaderboard", now=clock.now, zone=UTC_ZONE, period="all", metric="commission"
     )
-    assert board.rows == (("1", "1", "Alice", "", "12.34", "USD"),)
+    assert board.rows == (("1", "1", "Alice", "", "12.34", "USD", "Alice"),)
     out = io.StringIO()
     write_csv(conversions, out)
     assert "'=cmd|calc" in out.getvalue()
@@ -254,8 +256,8 @@ async def test_affbot_export_writes_csv(tmp_path: Path) -> None:
     assert status == 0
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
     assert rows == [
-        ["rank", "affiliate_id", "name", "alias", "conversions", "currency"],
-        ["1", "1", "Ann", "", "1", ""],
+        ["rank", "affiliate_id", "name", "alias", "conversions", "currency", "shown_as"],
+        ["1", "1", "Ann", "", "1", "", "Ann"],
     ]
     stdout = io.StringIO()
     assert (

@@ -50,7 +50,7 @@ async def test_bonuses_are_payable_at_once_and_paid_exactly_once(
     )
     done = await manager("/payout mark alice 25 USD BONUS-1")
     assert done.text == (
-        "Marked 25.00 USD as paid to #1 Alice (0 conversions, 1 bonuses). They are told privately."
+        "Marked 25.00 USD as paid to #1 Alice (0 conversions, 1 bonus). They are told privately."
     )
     after = await alice("/earnings")
     assert after.table is not None
@@ -79,7 +79,7 @@ async def test_bonuses_are_payable_at_once_and_paid_exactly_once(
     assert due.table.rows[0] == ("#1", "Alice", "", "USD", "56.50 USD", "shop, bonus")
     paid = await manager("/payout mark alice 56.50")
     assert paid.text == (
-        "Marked 56.50 USD as paid to #1 Alice (2 conversions, 1 bonuses). They are told privately."
+        "Marked 56.50 USD as paid to #1 Alice (2 conversions, 1 bonus). They are told privately."
     )
     only_bob = await manager("/payouts")
     assert only_bob.table is not None

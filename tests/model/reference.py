@@ -9,8 +9,9 @@ commission), a few affiliates, and the rules a real affiliate manager expects:
   whose threshold the affiliate's approved (or paid) sales within the caps meet.
 * **Nothing after suspension**: a sale that happens while the affiliate is suspended earns
   nothing (it is recorded, commission 0, ``commissionable`` false). Commission earned, or
-  pending, from before the suspension keeps its value: it was earned by traffic sent while
-  the affiliate was in good standing.
+  pending, from before the suspension keeps its value, but while the suspension lasts its
+  approved part and unpaid bonuses are withheld: not payable, not listed by ``/payouts``,
+  refused by ``/payout mark``; reinstatement releases them.
 * **A customer's first purchase** is their first sale, never their signup referral. Later
   sales of the same customer earn nothing (the program pays no recurring commission).
 * **Caps** (``fallback`` ones are hard): a sale that would take a cap's use past its limit
@@ -27,10 +28,11 @@ commission), a few affiliates, and the rules a real affiliate manager expects:
   older), paid, reversed: each the earned commission (0 for over-cap sales) of conversions in
   that status. A payout is due when payable reaches the minimum payout, plus unpaid manager
   bonuses (payable at once); ``/payout mark`` settles exactly those.
-* **Ranks** (by conversions, this week): standard competition ranks over active affiliates
-  who are not hidden, counting every recorded conversion that is not reversed and not an
-  unqualified signup. Every viewer sees the same ranks; a hidden affiliate learns privately
-  where they would stand among the visible ones.
+* **Ranks** (by conversions, this week): standard competition ranks over every active
+  affiliate, counting every recorded conversion that is not reversed, not reported while the
+  affiliate was suspended and not an unqualified signup. Hidden affiliates keep their place
+  without their name (``(hidden)`` on every public board, named only to managers in
+  ``/report``), so every viewer sees the same ranks.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "paid": frozenset({"reversed"}),
     "reversed": frozenset(),
 }
+EARNINGS_COLUMNS = ("pending", "held", "payable", "paid", "reversed", "withheld")
 ATTRIBUTION_DAYS = 30
 QUALIFY_DAYS = 2
 
@@ -262,14 +265,29 @@ class Program:
         mine = [c for c in self.conversions.values() if c.user == user]
         if not mine:
             return None
-        totals = dict.fromkeys(("pending", "held", "payable", "paid", "reversed"), 0)
+        totals = dict.fromkeys(EARNINGS_COLUMNS, 0)
         for c in mine:
-            key = c.status
-            if c.status == "approved":
-                released = c.occurred_at <= now - timedelta(days=self.holding_days)
-                key = "payable" if released else "held"
-            totals[key] += c.earned
+            totals[self.column(c, c.status, now)] += c.earned
         return totals
+
+    def column(self, conversion: Conversion, status: str, now: datetime) -> str:
+        """The /earnings column of ``conversion`` in ``status``: approved money is held,
+        payable, or withheld while its affiliate is suspended."""
+        if status != "approved":
+            return status
+        if self.members[conversion.user].suspended:
+            return "withheld"
+        released = conversion.occurred_at <= now - timedelta(days=self.holding_days)
+        return "payable" if released else "held"
+
+    def bonus_row(self, user: str) -> dict[str, int]:
+        """The bonus row of /earnings: unpaid bonuses are payable, or withheld."""
+        bonuses = self.members[user].bonuses
+        unpaid = sum(amount for amount, paid in bonuses if not paid)
+        row = dict.fromkeys(EARNINGS_COLUMNS, 0)
+        row["withheld" if self.members[user].suspended else "payable"] = unpaid
+        row["paid"] = sum(amount for amount, paid in bonuses if paid)
+        return row
 
     def payable_conversions(self, user: str, now: datetime) -> list[Conversion]:
         cutoff = now - timedelta(days=self.holding_days)
@@ -280,7 +298,10 @@ class Program:
         ]
 
     def owed(self, user: str, now: datetime) -> int:
-        """What ``/payouts`` should list for ``user`` (0: not listed)."""
+        """What ``/payouts`` should list for ``user`` (0: not listed; a suspended
+        affiliate's money is withheld, so nothing is listed until reinstatement)."""
+        if self.members[user].suspended:
+            return 0
         payable = sum(c.earned for c in self.payable_conversions(user, now))
         due = payable if payable > 0 and payable >= self.min_payout else 0
         return due + sum(amount for amount, paid in self.members[user].bonuses if not paid)
@@ -307,17 +328,9 @@ class Program:
         ranked = {
             user: value
             for user, value in counts.items()
-            if value > 0 and self.members[user].active and not self.members[user].hidden
+            if value > 0 and self.members[user].active
         }
         return {
             user: (1 + sum(1 for other in ranked.values() if other > value), value)
             for user, value in ranked.items()
         }
-
-    def would_stand(self, user: str, now: datetime) -> tuple[int, int] | None:
-        """Where a hidden affiliate would stand among the visible ones."""
-        value = self.week_counts(now).get(user, 0)
-        if value == 0 or not self.members[user].active:
-            return None
-        others = self.ranks(now)
-        return 1 + sum(1 for _, v in others.values() if v > value), value

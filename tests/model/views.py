@@ -22,8 +22,8 @@ from storage.schedules import ScheduleTarget
 from storage.schema import conversion_events, conversions, payout_conversions
 
 UTC = ZoneInfo("UTC")
-STATUSES = ("pending", "held", "payable", "paid", "reversed")
-_OWN = re.compile(r"^You are #(\d+) of \d+ with (\d+) conversions\.")
+STATUSES = ("pending", "held", "payable", "paid", "reversed", "withheld")
+_OWN = re.compile(r"^You are #(\d+) of \d+ with ([\d,]+) conversions?\.")
 _REPORT_LINE = re.compile(r"^(\d+)\. #(\d+) .+ — (\d+)$")
 
 
@@ -37,8 +37,11 @@ def earnings(reply: Reply) -> tuple[dict[str, int] | None, dict[str, int] | None
     """The shop row and the bonus row of ``/earnings`` (``None`` when absent)."""
     if reply.table is None:
         return None, None
+    # The "withheld" column is there only while something is withheld (a suspension).
+    columns = STATUSES if len(reply.table.headers) == len(STATUSES) + 1 else STATUSES[:-1]
     rows = {
-        row[0]: dict(zip(STATUSES, map(cents, row[1:]), strict=True)) for row in reply.table.rows
+        row[0]: dict.fromkeys(STATUSES, 0) | dict(zip(columns, map(cents, row[1:]), strict=True))
+        for row in reply.table.rows
     }
     return rows.get("shop"), rows.get("bonus")
 
@@ -50,11 +53,15 @@ def payouts(reply: Reply) -> dict[int, int]:
     return {int(row[0].lstrip("#")): cents(row[4]) for row in reply.table.rows}
 
 
-def board(reply: Reply) -> dict[str, tuple[int, int]]:
-    """Name → (rank, conversions) from a ``/leaderboard`` board."""
+Row = tuple[str, int, int]  # (name as shown, rank, conversions)
+
+
+def board(reply: Reply) -> list[Row]:
+    """(name, rank, conversions) rows of a ``/leaderboard`` board, in a stable order
+    (several hidden affiliates share the name ``(hidden)``)."""
     if reply.table is None:
-        return {}
-    return {row[1]: (int(row[0].lstrip("#")), int(row[2])) for row in reply.table.rows}
+        return []
+    return sorted((row[1], int(row[0].lstrip("#")), int(row[2])) for row in reply.table.rows)
 
 
 def own_position(reply: Reply) -> tuple[int, int] | None:
@@ -78,10 +85,10 @@ class _Discard(Exception):
     """Raised to roll back a transaction whose writes were only a way to read."""
 
 
-async def weekly_post(database: Database, now: datetime) -> dict[str, tuple[int, int]]:
-    """Name → (rank, conversions) in the weekly post for this week, composed as the
+async def weekly_post(database: Database, now: datetime) -> list[Row]:
+    """(name, rank, conversions) rows of the weekly post for this week, composed as the
     schedule composes it and then rolled back (composing archives the season)."""
-    found: dict[str, tuple[int, int]] = {}
+    found: list[Row] = []
     try:
         async with database.transaction() as store:
             (message,) = await leaderboard_messages(
@@ -94,11 +101,11 @@ async def weekly_post(database: Database, now: datetime) -> dict[str, tuple[int,
             )
             table = Reply.from_json(message.payload).table
             for row in table.rows if table else ():
-                found[row[1]] = (int(row[0].lstrip("#")), int(row[2].replace(",", "")))
+                found.append((row[1], int(row[0].lstrip("#")), int(row[2].replace(",", ""))))
             raise _Discard
     except _Discard:
         pass
-    return found
+    return sorted(found)
 
 
 async def payout_csv(database: Database, now: datetime) -> dict[int, int]:

@@ -103,6 +103,12 @@ async def evaluate_tier(
     before = current.tier if current else None
     after = reached.name if reached else None
     if before == after:
+        if reached is not None and current is not None and _bonus(reached) != _bonus(current):
+            # A manager changed this tier's bonus (/tier set): from now on it pays as the
+            # tier is defined now. Not a tier change, so nobody is told and no role moves.
+            await store.rewards.record_tier(
+                affiliate_id, program.id, reached, at=now, follows=current
+            )
         return
     if not await store.rewards.record_tier(
         affiliate_id, program.id, reached, at=now, follows=current
@@ -117,6 +123,10 @@ async def evaluate_tier(
     await store.outbox.enqueue(await notify.to_affiliate(store, affiliate_id, note, key), now=now)
     if promoted and reached is not None and announce:
         await _post_promotion(store, program, affiliate_id, reached, announce, key, now)
+
+
+def _bonus(tier: Tier | TierState) -> tuple[int, int]:
+    return tier.bonus_bp, tier.bonus_minor
 
 
 async def _post_promotion(

@@ -30,7 +30,8 @@ commission), a few affiliates, and the rules a real affiliate manager expects:
   bonuses (payable at once); ``/payout mark`` settles exactly those.
 * **Ranks** (by conversions, this week): standard competition ranks over every active
   affiliate, counting every recorded conversion that is not reversed, not reported while the
-  affiliate was suspended and not an unqualified signup. Hidden affiliates keep their place
+  affiliate was suspended and not an unqualified signup (a signup does not qualify while
+  its referrer is suspended). Hidden affiliates keep their place
   without their name (``(hidden)`` on every public board, named only to managers in
   ``/report``), so every viewer sees the same ranks.
 """
@@ -84,6 +85,8 @@ class Conversion:
     occurred_at: datetime
     customer: str | None
     history: list[str]
+    # Reported while its affiliate was suspended: recorded, worth nothing, never counted.
+    while_suspended: bool = False
 
     @property
     def earned(self) -> int:
@@ -91,8 +94,9 @@ class Conversion:
 
     @property
     def countable(self) -> bool:
-        """Whether it counts as a conversion (ranks): not reversed, not an unqualified signup."""
-        if self.status == "reversed":
+        """Whether it counts as a conversion (ranks): not reversed, not reported while its
+        affiliate was suspended, not an unqualified signup."""
+        if self.status == "reversed" or self.while_suspended:
             return False
         return not (self.kind == "signup" and self.status == "pending")
 
@@ -205,7 +209,7 @@ class Program:
         over = commissionable and self.over_cap(user, commission, now)
         conversion = Conversion(
             txn, user, "sale", amount, commission, commissionable, over, status, now,
-            customer, [status],
+            customer, [status], self.members[user].suspended,
         )  # fmt: skip
         self.conversions[txn] = conversion
         if status == "approved":
@@ -252,8 +256,11 @@ class Program:
         if txn in self.conversions:
             self._qualify(self.conversions[txn])
 
-    @staticmethod
-    def _qualify(signup: Conversion) -> None:
+    def _qualify(self, signup: Conversion) -> None:
+        """A signup qualifies unless its referrer is suspended (then it stays pending and
+        may qualify after reinstatement)."""
+        if self.members[signup.user].suspended:
+            return
         if signup.status == "pending":
             signup.status = "approved"
             signup.history.append("approved")

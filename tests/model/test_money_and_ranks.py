@@ -8,7 +8,7 @@ set. After every step each view (``/earnings``, ``/payouts``, both CSV exports, 
 ``/leaderboard`` for every viewer, ``/report`` and the weekly post) must agree with
 ``tests.model.reference``, so any two views that disagree fail it.
 
-``AFFBOT_MODEL_EXAMPLES`` and ``AFFBOT_MODEL_STEPS`` set the size (CI: 60 × 40 per
+``AFFBOT_MODEL_EXAMPLES`` and ``AFFBOT_MODEL_STEPS`` set the size (CI: 100 × 40 per
 engine); ``AFFBOT_MODEL_SLOW=1`` runs 600 × 80 with a random seed.
 """
 
@@ -47,7 +47,7 @@ from tests.model.reference import Cap, Conversion, Expected, Member, Program
 from tests.tracking_support import TrackingClient, running
 
 SLOW = os.environ.get("AFFBOT_MODEL_SLOW") == "1"
-EXAMPLES = int(os.environ.get("AFFBOT_MODEL_EXAMPLES", "600" if SLOW else "60"))
+EXAMPLES = int(os.environ.get("AFFBOT_MODEL_EXAMPLES", "600" if SLOW else "100"))
 STEPS = int(os.environ.get("AFFBOT_MODEL_STEPS", "80" if SLOW else "40"))
 # AFFBOT_MODEL_SHRINK=0 reports the first failing sequence as found, unshrunk (faster).
 PHASES = (

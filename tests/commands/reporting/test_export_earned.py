@@ -10,25 +10,34 @@ from commands.reporting.export import export_table
 from commands.tracking.conversions import TrackingRules, record_conversion
 from storage import Database
 from tests.conftest import Chat, Clock
-from tests.tracking_support import seed
+from tests.tracking_support import Seeded, seed
 
 RULES = TrackingRules()
 UTC_ZONE = ZoneInfo("UTC")
 
 
-async def test_over_cap_conversions_export_zero_commission_with_the_reason(
-    database: Database, clock: Clock, manager: Chat, alice: Chat
-) -> None:
+async def _sales_over_a_cap(
+    database: Database, clock: Clock, manager: Chat, *, cap: int, sales: int, prefix: str
+) -> Seeded:
+    """``sales`` approved 100 USD sales (10 USD commission each) under a hard cap of ``cap``
+    conversions a month: the ones past the cap earn nothing."""
     seeded = await seed(database)
     await manager("/program edit shop --holding-days 0")
-    await manager("/cap set shop 2 month conversions pause")
+    await manager(f"/cap set shop {cap} month conversions pause")
     clock.advance(minutes=1)
-    for n in range(3):
-        fields = {"code": seeded.link.code, "txn_id": f"C-{n}", "amount": "100"}
+    for n in range(sales):
+        fields = {"code": seeded.link.code, "txn_id": f"{prefix}-{n}", "amount": "100"}
         await record_conversion(
             database, seeded.program, {**fields, "status": "approved"}, now=clock(), rules=RULES
         )
     clock.advance(minutes=1)
+    return seeded
+
+
+async def test_over_cap_conversions_export_zero_commission_with_the_reason(
+    database: Database, clock: Clock, manager: Chat, alice: Chat
+) -> None:
+    await _sales_over_a_cap(database, clock, manager, cap=2, sales=3, prefix="C")
     exported = await export_table(
         database, "conversions", now=clock(), zone=UTC_ZONE, period="all"
     )
@@ -55,16 +64,7 @@ async def test_a_reversed_over_cap_conversion_reverses_nothing_in_earnings(
 ) -> None:
     # Found by the model-based test: /earnings showed the commission of an over-cap sale
     # that earned nothing under "reversed" once the network reversed it.
-    seeded = await seed(database)
-    await manager("/program edit shop --holding-days 0")
-    await manager("/cap set shop 1 month conversions pause")
-    clock.advance(minutes=1)
-    for n in range(2):
-        fields = {"code": seeded.link.code, "txn_id": f"R-{n}", "amount": "100"}
-        await record_conversion(
-            database, seeded.program, {**fields, "status": "approved"}, now=clock(), rules=RULES
-        )
-    clock.advance(minutes=1)
+    seeded = await _sales_over_a_cap(database, clock, manager, cap=1, sales=2, prefix="R")
     over = {"code": seeded.link.code, "txn_id": "R-1", "amount": "100", "status": "reversed"}
     await record_conversion(database, seeded.program, over, now=clock(), rules=RULES)
     earnings = await alice("/earnings")

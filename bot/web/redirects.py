@@ -34,8 +34,6 @@ async def redirect(request: web.Request) -> web.StreamResponse:
     if (limited := refused(request, request.app[LIMITS].redirects, postback=False)) is not None:
         return limited
     tracking = request.app[TRACKING]
-    if tracking.buffer.behind():  # pace visitors to the click writer (see click_buffer)
-        await tracking.buffer.catch_up()
     metrics = tracking.metrics
     code = request.match_info["code"]
     if not plausible_code(code):
@@ -50,6 +48,11 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         log.debug("code %s: %s (%s)", code, route.kind, route.reason)
         metrics.redirects[route.kind.value] += 1
         return _elsewhere(route.kind, route.target)
+    # Only a click waits for the click writer (see click_buffer): 404s and uncounted
+    # redirects add nothing to its queue, so they are answered at once.
+    if tracking.buffer.behind():
+        await tracking.buffer.catch_up()
+        now = tracking.clock()  # the click happens when it is answered
     click_id = new_click_id()
     user_agent = request.headers.get("User-Agent", "")
     preview_bot, family = classify(user_agent)
